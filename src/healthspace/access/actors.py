@@ -1,0 +1,30 @@
+"""Who is asking. Built from the session (or the CLI), never from request parameters."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Literal
+
+ActorKind = Literal["anonymous", "patient", "staff", "system"]
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: ActorKind
+    id: str
+    # For a patient: the one record that is theirs (set only for verified accounts).
+    patient_id: uuid.UUID | None = None
+    roles: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def anonymous(cls) -> Actor:
+        return cls("anonymous", "anonymous")
+
+    @classmethod
+    def system(cls, purpose: str) -> Actor:
+        """A command run by an operator on the server (import, export, demo set-up)."""
+        return cls("system", f"cli:{purpose}", roles=frozenset({f"system:{purpose}"}))
+
+    def audit_label(self) -> str:
+        return f"{self.kind}:{self.id}"

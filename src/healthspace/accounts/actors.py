@@ -1,0 +1,19 @@
+"""Turn the logged-in user into an access Actor. The patient id comes from the session's
+account, never from the URL or form (IDOR, OpenEMR CVE-2026-25147)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from healthspace.access.actors import Actor
+
+
+def actor_for_user(user: Any) -> Actor:
+    if user is None or not user.is_authenticated:
+        return Actor.anonymous()
+    link = getattr(user, "patient_link", None)
+    if link is not None:
+        return Actor("patient", f"user:{user.pk}", patient_id=link.patient_id)
+    if user.is_staff:
+        return Actor("staff", f"user:{user.pk}", roles=frozenset({"staff"}))
+    return Actor("patient", f"user:{user.pk}")  # basic account: no record

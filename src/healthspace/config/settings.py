@@ -1,0 +1,205 @@
+"""HealthSpace settings. Everything configurable comes from ``config.env`` (read once)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+from django.utils.csp import CSP
+
+from healthspace.config import env
+
+BASE_DIR = env.CHECKOUT_ROOT
+DATA_DIR = env.DATA_DIR
+HEALTHSPACE_ENV = env.ENVIRONMENT
+IS_PRODUCTION = env.IS_PRODUCTION
+
+SECRET_KEY = env.secret("SECRET_KEY")
+DEBUG = env.get_bool("HEALTHSPACE_DEBUG", False)
+ALLOWED_HOSTS = (env.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]") or "").split(",")
+CSRF_TRUSTED_ORIGINS = [o for o in (env.get("CSRF_TRUSTED_ORIGINS", "") or "").split(",") if o]
+
+# Vault: key-encryption key (wraps each patient's data key) and the key of blind indexes.
+HEALTHSPACE_KEK = env.key_bytes("HEALTHSPACE_KEK")
+HEALTHSPACE_INDEX_KEY = env.key_bytes("HEALTHSPACE_INDEX_KEY")
+# Where FHIR references in exports point; the FHIR API issue serves this base.
+HEALTHSPACE_FHIR_BASE = env.get("HEALTHSPACE_FHIR_BASE", "http://127.0.0.1:8000/fhir/R4")
+# Where `healthspace up` looks for demo patients (Synthea bundles) before generating its own.
+HEALTHSPACE_DEMO_DATA = env.get(
+    "HEALTHSPACE_DEMO_DATA", str(BASE_DIR.parent / "shared" / "data" / "fhir")
+)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "healthspace.core",
+    "healthspace.vault",
+    "healthspace.records",
+    "healthspace.access",
+    "healthspace.audit",
+    "healthspace.accounts",
+    "healthspace.portability",
+    "healthspace.ops",
+    "healthspace.web",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "healthspace.web.middleware.NoStoreMiddleware",
+]
+
+ROOT_URLCONF = "healthspace.config.urls"
+WSGI_APPLICATION = "healthspace.config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        # Each app keeps its pages in templates/<app>/ (STYLE.md).
+        "DIRS": sorted(str(p) for p in Path(__file__).resolve().parents[1].glob("*/templates")),
+        "APP_DIRS": False,
+        "OPTIONS": {
+            "environment": "healthspace.config.jinja2.environment",
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.csrf",
+                "django.template.context_processors.csp",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+    {  # Django admin (operators only) needs the Django template engine.
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+DATABASES = {
+    "default": dj_database_url.parse(
+        env.get("DATABASE_URL", f"sqlite:///{DATA_DIR / 'healthspace.sqlite3'}"),
+        # Persistent connections: without them every request pays a new PostgreSQL backend
+        # (8-15x slower, see docs/anchors performance findings).
+        conn_max_age=env.get_int("DB_CONN_MAX_AGE", 600),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+        "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
+        "transaction_mode": "IMMEDIATE",
+    }
+    DATABASES["default"]["CONN_MAX_AGE"] = 0 if env.get("DATABASE_URL") is None else 600
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",  # Argon2id
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 8},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "web:login"
+LOGIN_REDIRECT_URL = "web:record"
+LOGOUT_REDIRECT_URL = "web:home"
+
+# Sessions: short idle timeout for shared computers; ended when the browser closes.
+SESSION_COOKIE_AGE = env.get_int("SESSION_IDLE_SECONDS", 30 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Strict"
+# Secure cookies on by default; browsers accept them on http://127.0.0.1 and localhost.
+SESSION_COOKIE_SECURE = env.get_bool("SECURE_COOKIES", True)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_NAME = "__Host-hs-session" if SESSION_COOKIE_SECURE else "hs-session"
+CSRF_COOKIE_NAME = "__Host-hs-csrf" if SESSION_COOKIE_SECURE else "hs-csrf"
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "no-referrer"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_HSTS_SECONDS = env.get_int("SECURE_HSTS_SECONDS", 31_536_000 if IS_PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = IS_PRODUCTION
+SECURE_SSL_REDIRECT = env.get_bool("SECURE_SSL_REDIRECT", IS_PRODUCTION)
+if env.get_bool("BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF],
+    "connect-src": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    "form-action": [CSP.SELF],
+    "base-uri": [CSP.NONE],
+    "object-src": [CSP.NONE],
+}
+
+LANGUAGE_CODE = "en-gb"
+TIME_ZONE = "Europe/London"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "staticfiles"
+# NHS.UK frontend, installed by npm from package.json (no CDN).
+STATICFILES_DIRS = [("nhsuk", BASE_DIR / "node_modules" / "nhsuk-frontend" / "dist" / "nhsuk")]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = not IS_PRODUCTION
+
+# Logging never writes clinical content: our code logs identifiers of rows and counts only,
+# and a filter masks anything shaped like an NHS number or an email address on every record.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"redact": {"()": "healthspace.core.logging.RedactIdentifiersFilter"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["redact"],
+            "formatter": "plain",
+        }
+    },
+    "root": {"handlers": ["console"], "level": env.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # Request URLs and bodies are not logged at INFO; errors carry only the path.
+        "django.request": {"level": "ERROR"},
+        "django.server": {"level": "WARNING"},
+    },
+}

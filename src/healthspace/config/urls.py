@@ -1,0 +1,7 @@
+from django.contrib import admin
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("healthspace.web.urls")),
+    path("operator/admin/", admin.site.urls),
+]

@@ -1,0 +1,167 @@
+"""Reads of a patient's record. Each one asks ``access.decide`` and audits, in one transaction."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from django.db import transaction
+
+from healthspace.access.actors import Actor
+from healthspace.access.policy import Action, Decision, decide
+from healthspace.audit.services import audit_record
+from healthspace.core.errors import NotFound
+from healthspace.core.nhs_numbers import format_spaced
+from healthspace.records import fhir_map
+from healthspace.records.importer import PATIENT_PURPOSE, item_purpose
+from healthspace.records.models import ADDITIONAL_SECTIONS, CORE_SECTIONS, Patient, ScrItem, Section
+from healthspace.vault import services as vault
+
+# Sections whose items are shown newest first, with current medications before past ones.
+NOT_FOUND_MESSAGE = "There is no record here that you can see."
+
+
+@dataclass
+class ItemRow:
+    id: int
+    view: fhir_map.ItemView
+    recorded_at: datetime | None
+    source_system: str
+    author: str | None
+    organisation: str | None
+    version: int
+    current: bool | None = None  # medications: current or past
+    resource: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass
+class SectionView:
+    key: str
+    label: str
+    core: bool
+    items: list[ItemRow]
+
+
+@dataclass
+class ScrView:
+    patient_id: uuid.UUID
+    nhs_number: str
+    name: str
+    birth_date: date | None
+    practice: str | None
+    sections: list[SectionView]
+    patient_resource: dict[str, Any] = field(repr=False, default_factory=dict)
+    patient_version: int = 1
+
+    @property
+    def nhs_number_spaced(self) -> str:
+        return format_spaced(self.nhs_number)
+
+    def section(self, key: str) -> SectionView:
+        return next(s for s in self.sections if s.key == key)
+
+
+def _checked(actor: Actor, action: Action, patient_id: uuid.UUID | None) -> Decision:
+    decision = decide(actor, action, patient_id)
+    if not decision.allowed:
+        # Denials are recorded too; the caller sees the same answer as for a missing record.
+        audit_record(
+            actor=actor,
+            action=action,
+            patient_id=patient_id,
+            outcome="denied",
+            reason=decision.reason,
+        )
+    return decision
+
+
+def _load(patient_id: uuid.UUID) -> tuple[Patient, list[ScrItem], Any]:
+    patient = Patient.objects.select_related("registered_practice").get(pk=patient_id)
+    cipher = vault.cipher_for(patient_id=patient.id)
+    items = list(
+        ScrItem.objects.filter(patient_id=patient.id)
+        .order_by("section", "-recorded_at", "id")
+        .only(
+            "id",
+            "section",
+            "identity",
+            "recorded_at",
+            "source_system",
+            "payload",
+            "version",
+            "resource_type",
+        )
+    )
+    return patient, items, cipher
+
+
+def scr_for(
+    *, actor: Actor, patient_id: uuid.UUID | None, action: Action = Action.VIEW_SCR
+) -> ScrView:
+    """The whole SCR of one patient, in a constant number of queries, audited.
+
+    Raises NotFound both when the record is absent and when the actor may not see it.
+    """
+    with transaction.atomic():
+        decision = _checked(actor, action, patient_id)
+        loaded = None
+        if decision.allowed and patient_id is not None:
+            try:
+                loaded = _load(patient_id)
+            except Patient.DoesNotExist:
+                loaded = None
+        if loaded is not None:
+            audit_record(
+                actor=actor,
+                action=action,
+                patient_id=patient_id,
+                outcome="success",
+                reason=decision.reason,
+                detail={"items": len(loaded[1])},
+            )
+    if loaded is None:
+        raise NotFound(NOT_FOUND_MESSAGE)
+    patient, items, cipher = loaded
+    patient_resource = cipher.open_json(patient.resource, purpose=PATIENT_PURPOSE)
+    rows: dict[str, list[ItemRow]] = {s: [] for s in Section.values}
+    for item in items:
+        content = cipher.open_json(item.payload, purpose=item_purpose(item.identity))
+        resource = content["resource"]
+        view = fhir_map.describe(resource)
+        if content.get("medication") and view.title.endswith("(no description recorded)"):
+            view.title = content["medication"]
+        rows[item.section].append(
+            ItemRow(
+                id=item.id,
+                view=view,
+                recorded_at=item.recorded_at,
+                source_system=item.source_system,
+                author=content.get("author"),
+                organisation=content.get("organisation"),
+                version=item.version,
+                current=(
+                    fhir_map.medication_is_current(resource)
+                    if item.section == Section.MEDICATIONS
+                    else None
+                ),
+                resource=resource,
+            )
+        )
+    rows[Section.MEDICATIONS].sort(key=lambda r: not r.current)  # stable: current first
+    sections = [
+        SectionView(key, Section(key).label, key in CORE_SECTIONS, rows[key])
+        for key in (*CORE_SECTIONS, *ADDITIONAL_SECTIONS)
+    ]
+    practice = patient.registered_practice
+    return ScrView(
+        patient_id=patient.id,
+        nhs_number=patient.nhs_number,
+        name=fhir_map.human_name(patient_resource) or "Name not recorded",
+        birth_date=patient.birth_date,
+        practice=str(practice.name) if practice else None,
+        sections=sections,
+        patient_resource=patient_resource,
+        patient_version=patient.version,
+    )

@@ -1,0 +1,72 @@
+"""Per-patient data keys: create, load (one query for many patients), destroy."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from django.conf import settings
+from django.db import transaction
+
+from healthspace.core.clock import now
+from healthspace.vault.crypto import (
+    KeyDestroyed,
+    PatientCipher,
+    VaultError,
+    blind_index,
+    kek_id,
+    unwrap_key,
+    wrap_key,
+)
+from healthspace.vault.models import DataKey
+
+
+def _kek() -> bytes:
+    return settings.HEALTHSPACE_KEK
+
+
+def datakey_create(*, patient_id: uuid.UUID) -> PatientCipher:
+    data_key = AESGCM.generate_key(bit_length=256)
+    DataKey.objects.create(
+        patient_id=patient_id,
+        wrapped_key=wrap_key(_kek(), data_key, patient_id),
+        kek_id=kek_id(_kek()),
+    )
+    return PatientCipher(patient_id, AESGCM(data_key))
+
+
+def _cipher(row: DataKey) -> PatientCipher:
+    if row.wrapped_key is None:
+        raise KeyDestroyed(f"data key of patient {row.patient_id} was destroyed")
+    return PatientCipher(
+        row.patient_id, AESGCM(unwrap_key(_kek(), bytes(row.wrapped_key), row.patient_id))
+    )
+
+
+def cipher_for(*, patient_id: uuid.UUID) -> PatientCipher:
+    try:
+        row = DataKey.objects.get(patient_id=patient_id)
+    except DataKey.DoesNotExist as exc:
+        raise VaultError(f"no data key for patient {patient_id}") from exc
+    return _cipher(row)
+
+
+def ciphers_for(*, patient_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, PatientCipher]:
+    """One query for many patients; patients whose key was destroyed are left out."""
+    rows = DataKey.objects.filter(patient_id__in=list(patient_ids), wrapped_key__isnull=False)
+    return {row.patient_id: _cipher(row) for row in rows}
+
+
+def datakey_destroy(*, patient_id: uuid.UUID) -> None:
+    """Crypto-shred: after this commits, nothing sealed for the patient can be opened."""
+    with transaction.atomic():
+        updated = DataKey.objects.filter(patient_id=patient_id, wrapped_key__isnull=False).update(
+            wrapped_key=None, destroyed_at=now()
+        )
+    if not updated and not DataKey.objects.filter(patient_id=patient_id).exists():
+        raise VaultError(f"no data key for patient {patient_id}")
+
+
+def index(purpose: str, value: str) -> str:
+    return blind_index(settings.HEALTHSPACE_INDEX_KEY, purpose, value)

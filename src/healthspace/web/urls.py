@@ -1,0 +1,11 @@
+from django.urls import path
+
+from healthspace.web import views
+
+app_name = "web"
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.logout_view, name="logout"),
+    path("record/", views.record, name="record"),
+]
