@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from healthspace.access.actors import Actor
+from healthspace.access.roles import STAFF_ROLES
 
 
 def actor_for_user(user: Any) -> Actor:
@@ -14,6 +15,7 @@ def actor_for_user(user: Any) -> Actor:
     link = getattr(user, "patient_link", None)
     if link is not None:
         return Actor("patient", f"user:{user.pk}", patient_id=link.patient_id)
-    if user.is_staff:
-        return Actor("staff", f"user:{user.pk}", roles=frozenset({"staff"}))
+    roles = frozenset(g.name for g in user.groups.all() if g.name in STAFF_ROLES)
+    if roles:
+        return Actor("staff", f"user:{user.pk}", roles=roles)
     return Actor("patient", f"user:{user.pk}")  # basic account: no record

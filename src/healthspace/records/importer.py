@@ -147,6 +147,7 @@ class PatientPlan:
     nhs_number: str | None
     lookups: list[str]
     source_lookup: str | None
+    source: str = DEFAULT_SOURCE
     practice: dict[str, str] | None = None
     existing_id: uuid.UUID | None = None  # a patient already in the database, not in the file
 
@@ -158,14 +159,23 @@ class ItemPlan:
     resource: dict[str, Any]
     identity: str
     labels: dict[str, str | None]
+    source: str
 
 
 class Unit:
     """One file's resources, with reference resolution inside it."""
 
-    def __init__(self, entries: list[tuple[str | None, dict[str, Any]]], source: str, where: str):
+    def __init__(
+        self,
+        entries: list[tuple[str | None, dict[str, Any]]],
+        source: str,
+        where: str,
+        *,
+        explicit: bool = True,
+    ):
         self.entries = entries
         self.source = source
+        self.explicit = explicit
         self.where = where
         self.by_ref: dict[str, dict[str, Any]] = {}
         for full_url, resource in entries:
@@ -183,6 +193,14 @@ class Unit:
                     resource["id"] = full_url.removeprefix("urn:uuid:")
                 else:
                     resource["id"] = str(uuid.uuid5(ID_NAMESPACE, source + _canonical(resource)))
+
+    def source_of(self, resource: dict[str, Any]) -> str:
+        """The sending system: as given on the command line, else the resource's meta.source
+        (kept through export and re-import), else the unit's default."""
+        if self.explicit:
+            return self.source
+        meta_source = (resource.get("meta") or {}).get("source")
+        return meta_source if isinstance(meta_source, str) and meta_source else self.source
 
     def resolve(self, ref: Any, holder: dict[str, Any] | None = None) -> dict[str, Any] | None:
         if not isinstance(ref, dict) or not isinstance(ref.get("reference"), str):
@@ -248,7 +266,9 @@ def _plan_patient(unit: Unit, resource: dict[str, Any], key: str, assign: bool) 
     nhs = _nhs_number_of(resource)
     source_lookup = None
     if not key.startswith("#"):
-        source_lookup = vault.index("source-id", f"{unit.source}|Patient|{resource['id']}")
+        source_lookup = vault.index(
+            "source-id", f"{unit.source_of(resource)}|Patient|{resource['id']}"
+        )
     if nhs is not None and not nhs_numbers.is_valid(nhs):
         raise FhirInputError(f"{where}: NHS number fails its check digit")
     if nhs is None:
@@ -269,6 +289,7 @@ def _plan_patient(unit: Unit, resource: dict[str, Any], key: str, assign: bool) 
         nhs_number=nhs,
         lookups=lookups,
         source_lookup=source_lookup,
+        source=unit.source_of(resource),
         practice=_practice_of(unit, resource),
     )
 
@@ -303,7 +324,7 @@ def _normalise(unit: Unit, resource: dict[str, Any]) -> dict[str, Any]:
     meta = dict(out.get("meta") or {})
     meta.pop("versionId", None)
     meta.pop("lastUpdated", None)
-    meta["source"] = unit.source
+    meta["source"] = unit.source_of(resource)
     out["meta"] = meta
     return out
 
@@ -321,7 +342,7 @@ def plan_unit(
         validate_resource(resource, where=f"{where} {label}")
 
     unit_source = source or DEFAULT_SOURCE
-    unit = Unit(entries, unit_source, where)
+    unit = Unit(entries, unit_source, where, explicit=source is not None)
     skipped: Counter[str] = Counter()
     patients: dict[Any, PatientPlan] = {}
     for _, resource in entries:
@@ -346,7 +367,7 @@ def plan_unit(
         ref = fhir_map.patient_reference(resource)
         target = unit.resolve(ref, resource)
         if target is None:
-            known = _known_patient(unit, ref)
+            known = _known_patient(unit, ref, resource)
             if known is None:
                 skipped[f"{rtype}: {PATIENT_NOT_FOUND}"] += 1
                 continue
@@ -378,7 +399,9 @@ def plan_unit(
 PATIENT_NOT_FOUND = "its patient is neither in the file nor in the database"
 
 
-def _known_patient(unit: Unit, ref: dict[str, Any] | None) -> uuid.UUID | None:
+def _known_patient(
+    unit: Unit, ref: dict[str, Any] | None, holder: dict[str, Any]
+) -> uuid.UUID | None:
     """A patient imported earlier, by ``Patient/<id>`` from the same source or by NHS number."""
     if not isinstance(ref, dict):
         return None
@@ -389,7 +412,9 @@ def _known_patient(unit: Unit, ref: dict[str, Any] | None) -> uuid.UUID | None:
         and reference.startswith("Patient/")
         and reference.count("/") == 1
     ):
-        lookups.append(vault.index("source-id", f"{unit.source}|{reference.replace('/', '|', 1)}"))
+        lookups.append(
+            vault.index("source-id", f"{unit.source_of(holder)}|{reference.replace('/', '|', 1)}")
+        )
     ident = ref.get("identifier")
     if isinstance(ident, dict) and ident.get("system") and ident.get("value"):
         lookups.append(vault.index("identifier", f"{ident['system']}|{ident['value']}"))
@@ -416,8 +441,9 @@ def _plan_item(unit: Unit, resource: dict[str, Any], section: str, patient_key: 
             labels["medication"] = (
                 fhir_map.codeable_text(target.get("code")) or labels["medication"]
             )
-    identity = vault.index("scr-item", f"{unit.source}|{resource['resourceType']}|{resource['id']}")
-    return ItemPlan(patient_key, section, _normalise(unit, resource), identity, labels)
+    source = unit.source_of(resource)
+    identity = vault.index("scr-item", f"{source}|{resource['resourceType']}|{resource['id']}")
+    return ItemPlan(patient_key, section, _normalise(unit, resource), identity, labels, source)
 
 
 # ---------------------------------------------------------------- writing (one transaction)
@@ -459,14 +485,13 @@ def _practice(plan: PatientPlan) -> Organisation | None:
     return org
 
 
-def _write_patient(
-    plan: PatientPlan, source: str, report: ImportReport
-) -> tuple[Patient, PatientCipher]:
+def _write_patient(plan: PatientPlan, report: ImportReport) -> tuple[Patient, PatientCipher]:
+    source = plan.source
     if plan.existing_id is not None:
         patient = Patient.objects.get(pk=plan.existing_id)
         return patient, vault.cipher_for(patient_id=patient.id)
     patient = _find_patient(plan)
-    resource = _normalise(Unit([], source, ""), plan.resource)
+    resource = _normalise(Unit([], source, ""), plan.resource)  # meta.source = plan's source
     if patient is None:
         nhs = plan.nhs_number
         attempt = 0
@@ -524,7 +549,6 @@ def _write_items(
     patient: Patient,
     cipher: PatientCipher,
     plans: list[ItemPlan],
-    source: str,
     report: ImportReport,
 ) -> None:
     existing = {
@@ -548,7 +572,7 @@ def _write_items(
                     identity=plan.identity,
                     content_hash=content_hash,
                     recorded_at=fhir_map.recorded_at(plan.resource),
-                    source_system=source,
+                    source_system=plan.source,
                     payload=cipher.seal_json(content, purpose=item_purpose(plan.identity)),
                 )
             )
@@ -587,7 +611,7 @@ def _write_items(
             item.section = plan.section
             item.content_hash = content_hash
             item.recorded_at = fhir_map.recorded_at(plan.resource)
-            item.source_system = source
+            item.source_system = plan.source
             item.payload = cipher.seal_json(content, purpose=item_purpose(plan.identity))
         ScrItem.objects.bulk_update(
             list(current.values()),
@@ -607,7 +631,6 @@ def import_entries(
 ) -> ImportReport:
     """Validate, plan and write one unit atomically. Raises FhirInputError; writes nothing then."""
     report = report if report is not None else ImportReport()
-    unit_source = source or DEFAULT_SOURCE
     decision = decide(actor, Action.IMPORT_RECORDS, None)
     if not decision.allowed:
         raise FhirInputError(f"{where}: not allowed to import ({decision.reason})")
@@ -618,13 +641,13 @@ def import_entries(
     with transaction.atomic():
         by_key: dict[str, tuple[Patient, PatientCipher]] = {}
         for plan in patient_plans:
-            by_key[plan.key] = _write_patient(plan, unit_source, scratch)
+            by_key[plan.key] = _write_patient(plan, scratch)
         grouped: dict[str, list[ItemPlan]] = {}
         for item in item_plans:
             grouped.setdefault(item.patient_key, []).append(item)
         for key, (patient, cipher) in by_key.items():
             before = (sum(scratch.items_created.values()), sum(scratch.items_updated.values()))
-            _write_items(patient, cipher, grouped.get(key, []), unit_source, scratch)
+            _write_items(patient, cipher, grouped.get(key, []), scratch)
             after = (sum(scratch.items_created.values()), sum(scratch.items_updated.values()))
             audit_record(
                 actor=actor,
@@ -692,7 +715,7 @@ def _import_file(
     if defer and orphans:
         report.merge(unit, skipped=False)
         return True
-    report.merge(unit)
-    if defer:
-        report.files_ok += 1
+    # a deferred file's second try: its first try already counted the unchanged items
+    report.merge(unit, unchanged=defer)
+    report.files_ok += 1
     return False

@@ -1,0 +1,106 @@
+"""Demo data and demo logins for ``healthspace up``. Never run against real data."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import transaction
+from django.db.models import Count, Q
+
+from healthspace.access.actors import Actor
+from healthspace.access.roles import Role
+from healthspace.accounts.models import PatientLink
+from healthspace.core.clock import now
+from healthspace.records import synthetic
+from healthspace.records.importer import ImportReport, import_paths
+from healthspace.records.models import Patient, Section
+from healthspace.records.services import organisation_get_or_create, patient_register_practice
+
+DEMO_DOMAIN = "demo.healthspace.test"
+SYNTHEA_FOLDERS = ("synthea-smart-generated-sample-data", "synthea-jddamore-ips-server")
+DEMO_PRACTICE = ("Y00001", "Riverside Medical Practice")
+# Loudly marked demo passwords: printed by `healthspace up`, only for the demo database.
+DEMO_PASSWORD_PATIENT = "demo-patient-not-a-real-password"  # noqa: S105 (demo)
+DEMO_PASSWORD_CLINICIAN = "demo-clinician-not-a-real-password"  # noqa: S105 (demo)
+
+
+@dataclass
+class DemoLogin:
+    email: str
+    password: str
+    role: str
+    nhs_number: str | None = None
+
+
+def load_demo_records() -> tuple[str, ImportReport | None]:
+    """Import Synthea patients when the shared data is there, else a synthetic set."""
+    if Patient.objects.exists():
+        return "existing records kept", None
+    base = Path(settings.HEALTHSPACE_DEMO_DATA)
+    folders = [base / f for f in SYNTHEA_FOLDERS if (base / f).is_dir()]
+    actor = Actor.system("demo")
+    if folders:
+        report = import_paths(folders, assign_nhs_numbers=True, actor=actor)
+        return f"Synthea patients from {base}", report
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, bundle in enumerate(synthetic.population(8)):
+            (Path(tmp) / f"synthetic-{i:02d}.json").write_text(json.dumps(bundle))
+        report = import_paths([Path(tmp)], source=synthetic.SOURCE, actor=actor)
+    return "generated synthetic patients (shared Synthea data not found)", report
+
+
+def ensure_demo_logins(count: int = 3) -> list[DemoLogin]:
+    user_model = get_user_model()
+    logins: list[DemoLogin] = []
+    practice = organisation_get_or_create(ods_code=DEMO_PRACTICE[0], name=DEMO_PRACTICE[1])
+    with transaction.atomic():
+        for pid in Patient.objects.filter(registered_practice__isnull=True).values_list(
+            "id", flat=True
+        ):
+            patient_register_practice(patient_id=pid, practice=practice)
+        # Demo patients with something in the core sections, so the first look shows a record.
+        candidates = (
+            Patient.objects.annotate(
+                core=Count(
+                    "items",
+                    filter=Q(items__section__in=[Section.ALLERGIES, Section.MEDICATIONS]),
+                ),
+                allergies=Count("items", filter=Q(items__section=Section.ALLERGIES)),
+            )
+            .filter(core__gt=0)
+            .order_by("-allergies", "nhs_number")[:count]
+        )
+        for n, patient in enumerate(candidates, 1):
+            email = f"patient{n}@{DEMO_DOMAIN}"
+            user = user_model.objects.filter(username=email).first()
+            if user is None:
+                user = user_model.objects.create_user(
+                    username=email, email=email, password=DEMO_PASSWORD_PATIENT
+                )
+            if (
+                not hasattr(user, "patient_link")
+                and not PatientLink.objects.filter(patient=patient).exists()
+            ):
+                PatientLink.objects.create(
+                    user=user, patient=patient, verified_at=now(), verified_by="demo set-up"
+                )
+            linked = PatientLink.objects.filter(user=user).values_list(
+                "patient__nhs_number", flat=True
+            )
+            logins.append(DemoLogin(email, DEMO_PASSWORD_PATIENT, "patient", linked.first()))
+        email = f"clinician@{DEMO_DOMAIN}"
+        user = user_model.objects.filter(username=email).first()
+        if user is None:
+            user = user_model.objects.create_user(
+                username=email, email=email, password=DEMO_PASSWORD_CLINICIAN
+            )
+        group, _ = Group.objects.get_or_create(name=Role.CLINICIAN)
+        user.groups.add(group)
+        logins.append(DemoLogin(email, DEMO_PASSWORD_CLINICIAN, "clinician"))
+    return logins

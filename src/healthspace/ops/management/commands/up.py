@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from healthspace.config import env
+from healthspace.ops.demo import ensure_demo_logins, load_demo_records
+
+
+class Command(BaseCommand):
+    help = (
+        "Set up and run HealthSpace on this machine: apply migrations, load demo patients and "
+        "demo logins (unless --no-demo), print the logins, and serve on 127.0.0.1."
+    )
+    requires_system_checks = []
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--no-demo", action="store_true", help="no demo data or logins")
+        parser.add_argument(
+            "--no-serve", action="store_true", help="set up only (migrate, demo data), then exit"
+        )
+        parser.add_argument("--threads", type=int, default=4, help="WSGI threads (bounded)")
+
+    def handle(self, *args, port, host, no_demo, no_serve, threads, **options):
+        nhsuk = settings.STATICFILES_DIRS[0][1]
+        if not nhsuk.exists():
+            raise CommandError(
+                f"NHS.UK frontend assets are missing ({nhsuk}). Run `npm ci` in the checkout "
+                "(./hs up does this for you)."
+            )
+        env.warn_demo_secrets()
+        self.stdout.write(f"Database: {settings.DATABASES['default']['NAME']}")
+        call_command("migrate", interactive=False, verbosity=0)
+        self.stdout.write("Migrations applied.")
+        if not no_demo:
+            if settings.IS_PRODUCTION:
+                raise CommandError("Demo data is never loaded in production (use --no-demo).")
+            what, report = load_demo_records()
+            self.stdout.write(f"Demo records: {what}.")
+            if report is not None:
+                for line in report.lines()[:2]:
+                    self.stdout.write(f"  {line}")
+            self.stdout.write("")
+            self.stdout.write("=" * 72)
+            self.stdout.write("DEMO LOGINS (synthetic patients; demo passwords, not for real use)")
+            for login in ensure_demo_logins():
+                extra = f"  NHS number {login.nhs_number}" if login.nhs_number else ""
+                self.stdout.write(f"  {login.role:<10} {login.email:<38} {login.password}{extra}")
+            self.stdout.write("=" * 72)
+        if no_serve:
+            return
+        self.stdout.write(f"Serving on http://{host}:{port}/  (Ctrl+C to stop)")
+        sys.stdout.flush()
+        granian = shutil.which("granian") or os.path.join(
+            os.path.dirname(sys.executable), "granian"
+        )
+        argv = [
+            granian, "--interface", "wsgi", "--host", host, "--port", str(port),
+            "--workers", "1", "--blocking-threads", str(threads),
+            "--log-level", "warning", "healthspace.config.wsgi:application",
+        ]  # fmt: skip
+        os.execv(granian, argv)  # noqa: S606 - fixed argv, no shell

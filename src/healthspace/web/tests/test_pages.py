@@ -1,0 +1,123 @@
+"""Pages: log in, see your own SCR and nobody else's."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from healthspace.access.actors import Actor
+from healthspace.ops.demo import DEMO_PASSWORD_PATIENT, ensure_demo_logins
+from healthspace.records.models import Patient, Section
+from healthspace.records.selectors import scr_for
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def demo(synthetic_patients):
+    return ensure_demo_logins(count=2)
+
+
+def _login(client, email: str) -> None:
+    response = client.post(
+        reverse("web:login"), {"username": email, "password": DEMO_PASSWORD_PATIENT}
+    )
+    assert response.status_code == 302, response.content[:500]
+
+
+def test_home_and_login_pages_render_with_the_nhs_frontend(client):
+    for name in ("web:home", "web:login"):
+        response = client.get(reverse(name))
+        assert response.status_code == 200
+        html = response.content.decode()
+        assert "nhsuk-header" in html and 'id="maincontent"' in html
+        assert "/static/nhsuk/nhsuk-frontend.min.css" in html
+        assert "no-store" in response["Cache-Control"]
+        assert "script-src 'self' 'nonce-" in response["Content-Security-Policy"]
+
+
+def test_record_needs_a_login(client):
+    response = client.get(reverse("web:record"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("web:login"))
+
+
+def test_wrong_password_shows_an_error_and_no_session(client, demo):
+    response = client.post(
+        reverse("web:login"), {"username": demo[0].email, "password": "wrong-password-1"}
+    )
+    assert response.status_code == 200
+    assert "There is a problem" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_patient_sees_their_summary_care_record_with_allergies_and_medications(client, demo):
+    _login(client, demo[0].email)
+    response = client.get(reverse("web:record"))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Your Summary Care Record" in html
+
+    patient = Patient.objects.get(nhs_number=demo[0].nhs_number)
+    scr = scr_for(actor=Actor("patient", "t", patient_id=patient.id), patient_id=patient.id)
+    assert f"{patient.nhs_number[:3]} {patient.nhs_number[3:6]} {patient.nhs_number[6:]}" in html
+    for key in (Section.ALLERGIES, Section.MEDICATIONS):
+        assert scr.section(key).label in html
+    shown = scr.section(Section.ALLERGIES).items + scr.section(Section.MEDICATIONS).items
+    assert shown
+    for row in shown:
+        assert row.view.title in html
+    assert html.index("Core information") < html.index("Additional information")
+    assert "<caption" in html
+
+
+def test_another_patients_record_is_never_reachable_by_changing_the_url(client, demo):
+    _login(client, demo[0].email)
+    other = Patient.objects.get(nhs_number=demo[1].nhs_number)
+    mine = client.get(reverse("web:record")).content.decode()
+    for attempt in (
+        f"{reverse('web:record')}?patient={other.id}",
+        f"{reverse('web:record')}?patient_id={other.id}&nhs_number={other.nhs_number}",
+        f"/record/{other.id}/",
+        f"/record/{other.nhs_number}/",
+    ):
+        response = client.get(attempt)
+        html = response.content.decode()
+        assert other.nhs_number[6:] not in html.replace(mine, "") or response.status_code == 404
+        assert f"{other.nhs_number[:3]} {other.nhs_number[3:6]} {other.nhs_number[6:]}" not in html
+
+
+def _patterns(resolver, prefix=""):
+    for entry in resolver.url_patterns:
+        if isinstance(entry, URLResolver):
+            yield from _patterns(entry, prefix + str(entry.pattern))
+        elif isinstance(entry, URLPattern):
+            yield prefix + str(entry.pattern), entry
+
+
+def test_no_patient_page_takes_a_record_id_from_the_url():
+    # The record shown comes from the session's verified account, never the request (IDOR).
+    for route, _ in _patterns(get_resolver()):
+        if route.startswith("operator/admin/"):
+            continue
+        assert "<" not in route, f"{route} takes a parameter from the URL"
+
+
+def test_a_login_without_a_linked_record_sees_no_record(client, db):
+    get_user_model().objects.create_user(
+        username="basic@example.org", password="a-long-enough-pass"
+    )
+    client.post(
+        reverse("web:login"), {"username": "basic@example.org", "password": "a-long-enough-pass"}
+    )
+    response = client.get(reverse("web:record"))
+    assert response.status_code == 404
+    assert "There is no record here that you can see" in response.content.decode()
+
+
+def test_logout_is_a_post_and_ends_the_session(client, demo):
+    _login(client, demo[0].email)
+    assert client.get(reverse("web:logout")).status_code == 405
+    client.post(reverse("web:logout"))
+    assert client.get(reverse("web:record")).status_code == 302

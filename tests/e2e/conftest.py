@@ -1,0 +1,179 @@
+"""Browser tests: Playwright (sync API) driving the system Chromium against ``live_server``.
+
+Needs /usr/bin/chromium (Debian package; browsers are never downloaded) and axe-core from
+``npm ci`` (package.json devDependencies). Without them the tests are skipped, except in CI
+(``CI=true``), where a missing prerequisite is a failure: CI must run them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+CHROMIUM = Path(os.environ.get("HEALTHSPACE_E2E_CHROMIUM", "/usr/bin/chromium"))
+AXE_JS = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# WCAG 2.2 level AA, as axe-core tags it (each level's new criteria have their own tag).
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+TIMEOUT_MS = 10_000
+
+
+def _missing(reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"e2e prerequisite missing in CI: {reason}", pytrace=False)
+    pytest.skip(f"e2e prerequisite missing: {reason}")
+
+
+@pytest.fixture(scope="module")
+def _playwright(django_db_setup: None, live_server: Any) -> Iterator[Any]:
+    # Depends on the test database and the live server so that both are set up before, and
+    # torn down after, Playwright's event loop exists.
+    if not CHROMIUM.is_file():
+        _missing(f"{CHROMIUM} not found (install Debian's chromium: apt-get install chromium)")
+    if not AXE_JS.is_file():
+        _missing(f"{AXE_JS} not found (run `npm ci` at the repository root)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _missing("the playwright package is not installed (pip install -e '.[dev]')")
+    with pytest.MonkeyPatch.context() as mp:
+        # Playwright's sync API leaves its asyncio loop registered as running on this thread
+        # while it is started, so Django would refuse ORM calls here (fixtures, db flushes) as
+        # coming from an "async context". Nothing runs concurrently: allow it exactly while
+        # Playwright runs, which is only during this module (later tests are not affected).
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        with sync_playwright() as playwright:
+            yield playwright
+
+
+@pytest.fixture(scope="module")
+def browser(_playwright: Any) -> Iterator[Any]:
+    browser = _playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+def _new_context(browser: Any, live_server: Any, *, bypass_csp: bool) -> Any:
+    context = browser.new_context(
+        base_url=live_server.url,
+        bypass_csp=bypass_csp,
+        viewport={"width": 1280, "height": 900},
+        locale="en-GB",
+        timezone_id="Europe/London",
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    return context
+
+
+@pytest.fixture
+def context(browser: Any, live_server: Any) -> Iterator[Any]:
+    # bypass_csp=True only so that axe-core can be injected (add_script_tag inserts an inline
+    # <script> without the page's nonce, which the CSP rightly blocks). The pages themselves
+    # are checked under the real CSP by the ``strict_context`` tests.
+    context = _new_context(browser, live_server, bypass_csp=True)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def strict_context(browser: Any, live_server: Any) -> Iterator[Any]:
+    """A context that enforces the CSP exactly as a patient's browser would."""
+    context = _new_context(browser, live_server, bypass_csp=False)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context: Any) -> Any:
+    return context.new_page()
+
+
+@dataclass
+class DemoPatient:
+    email: str
+    password: str
+    nhs_number: str
+    allergies: list[str] = field(default_factory=list)
+    medications: list[str] = field(default_factory=list)
+
+
+def _texts(bundle: dict[str, Any], rtype: str, key: str, **match: str) -> list[str]:
+    out = []
+    for entry in bundle["entry"]:
+        res = entry["resource"]
+        if res["resourceType"] == rtype and all(res.get(k) == v for k, v in match.items()):
+            out.append(res[key]["text"])
+    return out
+
+
+@pytest.fixture
+def demo_patient(transactional_db: None) -> DemoPatient:
+    """Three synthetic patients imported; the first demo login (most allergies) is returned."""
+    from healthspace.core import nhs_numbers
+    from healthspace.ops.demo import ensure_demo_logins
+    from healthspace.records import synthetic
+    from healthspace.records.importer import import_paths
+
+    bundles = synthetic.population(3)
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, bundle in enumerate(bundles):
+            (Path(tmp) / f"synthetic-{i:02d}.json").write_text(json.dumps(bundle))
+        report = import_paths([Path(tmp)], source=synthetic.SOURCE)
+    assert not report.errors, report.errors
+    login = next(d for d in ensure_demo_logins(3) if d.role == "patient")
+    assert login.nhs_number, "the demo login is not linked to a patient"
+
+    def nhs_of(bundle: dict[str, Any]) -> str:
+        patient = next(
+            e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+        )
+        return next(
+            i["value"]
+            for i in patient["identifier"]
+            if i["system"] == nhs_numbers.NHS_NUMBER_SYSTEM
+        )
+
+    bundle = next(b for b in bundles if nhs_of(b) == login.nhs_number)
+    return DemoPatient(
+        email=login.email,
+        password=login.password,
+        nhs_number=login.nhs_number,
+        # Intolerances go to "Adverse reactions"; the Allergies section holds type=allergy.
+        allergies=_texts(bundle, "AllergyIntolerance", "code", type="allergy"),
+        medications=_texts(bundle, "MedicationRequest", "medicationCodeableConcept"),
+    )
+
+
+@pytest.fixture
+def axe() -> Callable[[Any], list[dict[str, Any]]]:
+    """Run axe-core (WCAG 2.2 AA) on a page of a ``bypass_csp`` context; return violations."""
+
+    def run(page: Any) -> list[dict[str, Any]]:
+        if not page.evaluate("typeof window.axe !== 'undefined'"):
+            page.add_script_tag(path=str(AXE_JS))
+        result = page.evaluate(
+            "async (tags) => await axe.run(document, {runOnly: {type: 'tag', values: tags}})",
+            WCAG_TAGS,
+        )
+        return result["violations"]
+
+    return run
+
