@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 
 CHROMIUM = Path(os.environ.get("HEALTHSPACE_E2E_CHROMIUM", "/usr/bin/chromium"))
-AXE_JS = Path(settings.BASE_DIR) / "node_modules" / "axe-core" / "axe.min.js"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+AXE_JS = REPO_ROOT / "node_modules" / "axe-core" / "axe.min.js"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

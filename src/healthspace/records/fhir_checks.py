@@ -89,7 +89,8 @@ _MAX_STRING = 1024 * 1024
 
 
 def _raise(where: str, label: str, problems: list[str]) -> typing.NoReturn:
-    head = " ".join(part for part in (where, label) if part)
+    # The importer already puts "Type/id" into ``where``; do not say it twice.
+    head = where if label and label in where else " ".join(p for p in (where, label) if p)
     shown = problems[:_MAX_PROBLEMS_LISTED]
     text = "; ".join(shown)
     if len(problems) > len(shown):
@@ -376,6 +377,7 @@ class _Info:
     required: tuple[str, ...]  # JSON names of elements with min cardinality 1
     choices: tuple[tuple[str, bool, tuple[str, ...]], ...]  # (prefix, required, names)
     primitive_lists: tuple[str, ...]  # names of repeating primitives (null alignment)
+    coded: tuple[str, ...]  # codes with a complete enumerated (required) value set
 
 
 def _classify(annotation: Any) -> tuple[bool, Any]:
@@ -409,6 +411,17 @@ def _primitive_name(annotation: Any) -> str | None:
     return None
 
 
+# The library derives ``enum_values`` from each element's short description. Where the
+# description ends in "+" (more codes in the value set) or "etc." the list is incomplete,
+# and CapabilityStatement.format ("xml | json | ttl | mime type") is prose, not codes.
+# Those are skipped: a false "not in value set" would reject valid data.
+_INCOMPLETE_ENUMS = frozenset({("CapabilityStatement", "format")})
+
+
+def _enum_is_complete(model_name: str, name: str, enum: list[str]) -> bool:
+    return "+" not in enum and "etc." not in enum and (model_name, name) not in _INCOMPLETE_ENUMS
+
+
 @functools.cache
 def _info(model: type[FHIRAbstractModel]) -> _Info:
     fields: dict[str, _Field] = {}
@@ -424,6 +437,8 @@ def _info(model: type[FHIRAbstractModel]) -> _Info:
         prim = _primitive_name(inner)
         if prim is not None:
             enum = extra.get("enum_values")
+            if not enum or not _enum_is_complete(model.__name__, name, enum):
+                enum = None
             fields[name] = _Field(
                 name, _PRIM, is_list, prim=prim, enum=frozenset(enum) if enum else None
             )
@@ -459,6 +474,7 @@ def _info(model: type[FHIRAbstractModel]) -> _Info:
         required=tuple(required),
         choices=tuple((p, req, tuple(names)) for p, (req, names) in choice_map.items()),
         primitive_lists=tuple(primitive_lists),
+        coded=tuple(name for name, f in fields.items() if f.enum is not None),
     )
 
 
@@ -791,17 +807,18 @@ def _b64decode(value: str) -> bytes | None:
 
 
 def _json_type(value: Any) -> str:
+    """JSON type name with its article, for messages ("must be ..., not a string")."""
     if value is None:
         return "null"
     if isinstance(value, bool):
-        return "boolean"
+        return "a boolean"
     if isinstance(value, int | float):
-        return "number"
+        return "a number"
     if isinstance(value, str):
-        return "string"
+        return "a string"
     if isinstance(value, list):
-        return "array"
-    return "object"
+        return "an array"
+    return "an object"
 
 
 @dataclass(slots=True)
@@ -908,7 +925,7 @@ class _Walker:
             if fdef.is_list:
                 if value.__class__ is not list:
                     self.add(
-                        f"{path}{sep}{key}", f"must be a JSON array, not a {_json_type(value)}"
+                        f"{path}{sep}{key}", f"must be a JSON array, not {_json_type(value)}"
                     )
                     continue
                 if not value:
@@ -946,12 +963,39 @@ class _Walker:
             ext_key = f"_{name}"
             if ext_key in obj and name in obj:
                 self._aligned(obj[name], obj[ext_key], f"{path}{sep}{name}")
+        if info.coded:
+            self._codes_without_value(obj, info, path)
         if len(obj) == 1 and "id" in obj and not is_resource:
             self.add(path, "element has only an id: it SHALL have a value or children (ele-1)")
         check = _ELEMENT_RULES.get(info.type_name)
         if check is not None:
             check(self, obj, path)
         self.depth -= 1
+
+    def _codes_without_value(self, obj: dict[str, Any], info: _Info, path: str) -> None:
+        """A code bound to a (complete, i.e. required) value set, sent as '_x' only.
+
+        The HL7 validator rejects this ("No code provided, and a code is required from the
+        value set"): an extension such as data-absent-reason does not replace the code.
+        """
+        sep = "." if path else ""
+        for name in info.coded:
+            ext = obj.get(f"_{name}")
+            if ext is None:
+                continue
+            value = obj.get(name)
+            if isinstance(ext, list):
+                values = value if isinstance(value, list) else []
+                for index in range(len(ext)):
+                    if ext[index] is not None and (index >= len(values) or values[index] is None):
+                        self.add(
+                            f"{path}{sep}{name}[{index}]",
+                            "no code provided, and a code is required from the value set",
+                        )
+            elif value is None:
+                self.add(
+                    f"{path}{sep}{name}", "no code provided, and a code is required from the value set"
+                )
 
     def _aligned(self, values: Any, exts: Any, path: str) -> None:
         if values.__class__ is not list or exts.__class__ is not list:
@@ -982,9 +1026,14 @@ class _Walker:
             return
         child = f"{path}.{key}" if path else key
         if value.__class__ is not dict:
-            self.add(child, f"must be a JSON object, not a {_json_type(value)}")
+            self.add(child, f"must be a JSON object, not {_json_type(value)}")
             return
         if not value:
+            if fdef.model is not None and fdef.model.__name__ == "Reference":
+                # Tolerated: NHS England PDS returns RelatedPerson.patient as {} (the patient
+                # is the one in the request URL). An empty Reference carries no data that
+                # could be misread; every other empty object is rejected.
+                return
             self.add(child, "empty object is not allowed (omit the property)")
             return
         if kind == _RESOURCE:
@@ -1067,7 +1116,7 @@ class _Walker:
                 scope.local_refs.append((f"{path}.{key}" if path else key, value))
 
     def _type_error(self, path: str, key: str, expected: str, value: Any) -> None:
-        self.add(f"{path}.{key}" if path else key, f"must be {expected}, not a {_json_type(value)}")
+        self.add(f"{path}.{key}" if path else key, f"must be {expected}, not {_json_type(value)}")
 
 
 # ---------------------------------------------------------------------------------------
@@ -1228,7 +1277,7 @@ def _pydantic_problems(exc: ValidationError, base: str) -> Iterator[tuple[str, s
 def _covered(path: str, own: list[str]) -> bool:
     """True if one of our own findings is at ``path`` or an ancestor of it."""
     for mine in own:
-        if path == mine or path.startswith((f"{mine}.", f"{mine}[")) or not mine:
+        if path == mine or (mine and path.startswith((f"{mine}.", f"{mine}["))):
             return True
     return False
 
@@ -1331,8 +1380,86 @@ _BUNDLE_TYPES = frozenset(
 )
 _ABSOLUTE_URI_RE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:\S+")
 _UUID_URN_RE = re.compile(r"urn:uuid:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-_RESTFUL_RE = re.compile(r"(?:.*/)?([A-Z][A-Za-z]+)/([^/]+)(/_history/[^/]+)?")
+# A RESTful URL ends in Type/id (optionally /_history/v); group 1 is the base incl. '/'.
+_RESTFUL_RE = re.compile(r"(.*/)?([A-Z][A-Za-z]+)/([A-Za-z0-9\-.]{1,64})(?:/_history/([^/]+))?")
 _SINGLE_LINKS = frozenset({"self", "first", "previous", "prev", "next", "last"})
+
+
+@dataclass(slots=True)
+class _Entry:
+    index: int
+    full_url: str | None
+    resource: dict[str, Any] | None
+    rtype: str | None
+    rid: str | None
+    version: str | None
+
+
+def _restful(url: str) -> tuple[str, str, str, str | None] | None:
+    """(base, type, id, version) if ``url`` is a RESTful resource URL of a known type."""
+    match = _RESTFUL_RE.fullmatch(url)
+    if match is None or _resource_model(match.group(2)) is None:
+        return None
+    return match.group(1) or "", match.group(2), match.group(3), match.group(4)
+
+
+def _references(value: Any) -> Iterator[str]:
+    """Every Reference.reference string inside a resource (plain JSON walk)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            ref = item.get("reference")
+            if isinstance(ref, str):
+                yield ref
+            stack.extend(v for v in item.values() if isinstance(v, dict | list))
+        elif isinstance(item, list):
+            stack.extend(v for v in item if isinstance(v, dict | list))
+
+
+def _ambiguous_references(entries: list[_Entry]) -> list[str]:
+    """R4 bundle reference resolution; report references that match more than one entry.
+
+    Only called when the Bundle holds two entries with the same fullUrl or Type/id, the
+    only way a reference can become ambiguous, so normal Bundles never pay for it.
+    """
+    by_url: dict[str, list[_Entry]] = {}
+    by_type_id: dict[tuple[str, str], list[_Entry]] = {}
+    for entry in entries:
+        if entry.full_url:
+            by_url.setdefault(entry.full_url, []).append(entry)
+        if entry.rtype and entry.rid:
+            by_type_id.setdefault((entry.rtype, entry.rid), []).append(entry)
+    problems: list[str] = []
+    for entry in entries:
+        if entry.resource is None:
+            continue
+        base = ""
+        if entry.full_url and (rest := _restful(entry.full_url)):
+            base = rest[0]
+        for ref in dict.fromkeys(_references(entry.resource)):
+            if ref.startswith("#"):
+                continue
+            target = _restful(ref)
+            version = target[3] if target else None
+            plain = ref.split("/_history/")[0]
+            if _ABSOLUTE_URI_RE.fullmatch(ref):
+                matches = by_url.get(plain, [])
+            elif target is not None:
+                matches = by_url.get(base + plain, []) if base else []
+                if not matches:  # fall back to Type/id, as the HL7 validator does
+                    matches = by_type_id.get((target[1], target[2]), [])
+            else:
+                continue
+            if version is not None:
+                matches = [m for m in matches if m.version == version]
+            if len(matches) > 1:
+                which = ", ".join(f"entry[{m.index}]" for m in matches)
+                problems.append(
+                    f"entry[{entry.index}].resource: reference '{ref[:80]}' is ambiguous: it"
+                    f" matches {len(matches)} entries ({which})"
+                )
+    return problems
 
 
 def _bundle_problems(bundle: dict[str, Any]) -> list[str]:
@@ -1342,7 +1469,8 @@ def _bundle_problems(bundle: dict[str, Any]) -> list[str]:
         problems.append("type: field required (a Bundle must state its type)")
     elif not isinstance(btype, str) or btype not in _BUNDLE_TYPES:
         problems.append(
-            f"type: '{str(btype)[:40]}' is not an R4 Bundle type ({', '.join(sorted(_BUNDLE_TYPES))})"
+            f"type: '{str(btype)[:40]}' is not an R4 Bundle type"
+            f" ({', '.join(sorted(_BUNDLE_TYPES))})"
         )
     history = btype == "history"
 
@@ -1359,94 +1487,76 @@ def _bundle_problems(bundle: dict[str, Any]) -> list[str]:
     if "total" in bundle and btype not in ("searchset", "history"):
         problems.append("total: only allowed in a searchset or history Bundle (bdl-1)")
 
-    entries = bundle.get("entry")
-    if entries is None:
-        entries = []
-    if not isinstance(entries, list):
-        problems.append(f"entry: must be a JSON array, not a {_json_type(entries)}")
+    raw_entries = bundle.get("entry")
+    if raw_entries is None:
+        raw_entries = []
+    if not isinstance(raw_entries, list):
+        problems.append(f"entry: must be a JSON array, not {_json_type(raw_entries)}")
         return problems
 
     needs_request = btype in ("batch", "transaction", "history")
     needs_response = btype in ("batch-response", "transaction-response", "history")
-    full_urls: dict[str, int] = {}
-    identities: dict[tuple[str, str], int] = {}
-    for i, entry in enumerate(entries):
+    entries: list[_Entry] = []
+    for i, raw in enumerate(raw_entries):
         at = f"entry[{i}]"
-        if not isinstance(entry, dict):
-            problems.append(f"{at}: must be a JSON object, not a {_json_type(entry)}")
+        if not isinstance(raw, dict):
+            problems.append(f"{at}: must be a JSON object, not {_json_type(raw)}")
             continue
-        resource = entry.get("resource")
-        request = entry.get("request")
+        resource = raw.get("resource")
+        request = raw.get("request")
         method = request.get("method") if isinstance(request, dict) else None
         if resource is None:
-            # bdl-5: a resource unless the entry is a request/response that has none.
-            optional = ("response" in entry) or (
+            # bdl-5: a resource, unless the entry is a request or response that has none.
+            optional = ("response" in raw) or (
                 needs_request and method in ("DELETE", "GET", "HEAD")
             )
             if not optional:
                 problems.append(f"{at}: entry has no resource (bdl-5)")
         elif not isinstance(resource, dict):
-            problems.append(f"{at}.resource: must be a JSON object, not a {_json_type(resource)}")
+            problems.append(f"{at}.resource: must be a JSON object, not {_json_type(resource)}")
             resource = None
         if btype in _BUNDLE_TYPES:
-            if ("request" in entry) != needs_request:
-                problems.append(
-                    f"{at}.request: {'required' if needs_request else 'not allowed'} in a {btype} Bundle (bdl-3)"
-                )
-            if "response" in entry and not needs_response:
-                problems.append(f"{at}.response: not allowed in a {btype} Bundle (bdl-4)")
-            elif needs_response and "response" not in entry:
-                problems.append(f"{at}.response: required in a {btype} Bundle (bdl-4)")
-            if "search" in entry and btype != "searchset":
+            if ("request" in raw) != needs_request:
+                state = "required" if needs_request else "not allowed"
+                problems.append(f"{at}.request: {state} in a {btype} Bundle (bdl-3)")
+            if ("response" in raw) != needs_response:
+                state = "required" if needs_response else "not allowed"
+                problems.append(f"{at}.response: {state} in a {btype} Bundle (bdl-4)")
+            if "search" in raw and btype != "searchset":
                 problems.append(f"{at}.search: only allowed in a searchset Bundle (bdl-2)")
 
         rtype = resource.get("resourceType") if resource else None
         rid = resource.get("id") if resource else None
-        full_url = entry.get("fullUrl")
-        if isinstance(full_url, str) and full_url:
-            if not _ABSOLUTE_URI_RE.fullmatch(full_url):
-                problems.append(f"{at}.fullUrl: must be an absolute URL (not '{full_url[:80]}')")
-            elif full_url.startswith("urn:uuid:") and not _UUID_URN_RE.fullmatch(full_url):
-                problems.append(
-                    f"{at}.fullUrl: '{full_url[:80]}' is not a valid lower-case urn:uuid"
-                )
-            elif "/_history/" in full_url:
-                problems.append(f"{at}.fullUrl: must not be a version-specific URL (bdl-8)")
-            elif resource is not None and not full_url.startswith("urn:"):
-                match = _RESTFUL_RE.fullmatch(full_url)
-                if match and _resource_model(match.group(1)) is not None:
-                    if match.group(1) != rtype or match.group(2) != rid:
-                        problems.append(
-                            f"{at}.fullUrl: RESTful fullUrl '{full_url[:80]}' does not agree with the"
-                            f" resource ({rtype}/{rid})"
-                        )
-            if not history:
-                if full_url in full_urls:
-                    problems.append(
-                        f"{at}.fullUrl: duplicate fullUrl '{full_url[:80]}' (also entry[{full_urls[full_url]}]);"
-                        " several versions of a resource are only allowed in a history Bundle, and"
-                        " references to it would be ambiguous"
-                    )
-                else:
-                    full_urls[full_url] = i
-        if not history and isinstance(rtype, str) and isinstance(rid, str):
-            key = (rtype, rid)
-            if key in identities:
-                problems.append(
-                    f"{at}.resource: duplicate resource {rtype}/{rid[:70]} (also entry[{identities[key]}]);"
-                    f" references to {rtype}/{rid[:70]} would be ambiguous"
-                )
-            else:
-                identities[key] = i
+        meta = resource.get("meta") if resource else None
+        version = meta.get("versionId") if isinstance(meta, dict) else None
+        full_url = raw.get("fullUrl")
+        if not isinstance(full_url, str) or not full_url:
+            full_url = None  # shape problems are reported by the shell walk
+        else:
+            problems.extend(_full_url_problems(at, full_url, resource, rtype, rid))
+        entries.append(
+            _Entry(
+                i,
+                full_url,
+                resource,
+                rtype if isinstance(rtype, str) else None,
+                rid if isinstance(rid, str) else None,
+                version if isinstance(version, str) else None,
+            )
+        )
 
-    if entries and btype in ("document", "message"):
-        first = entries[0].get("resource") if isinstance(entries[0], dict) else None
+    if not history:
+        problems.extend(_duplicate_problems(entries))
+
+    if raw_entries and btype in ("document", "message"):
+        first = raw_entries[0].get("resource") if isinstance(raw_entries[0], dict) else None
         want = "Composition" if btype == "document" else "MessageHeader"
         got = first.get("resourceType") if isinstance(first, dict) else None
         if got != want:
+            rule = "bdl-11" if btype == "document" else "bdl-12"
             problems.append(
-                f"entry[0]: the first resource of a {btype} Bundle must be a {want}, not {got}"
-                f" ({'bdl-11' if btype == 'document' else 'bdl-12'})"
+                f"entry[0]: the first resource of a {btype} Bundle must be a {want},"
+                f" not {got} ({rule})"
             )
     elif btype in ("document", "message"):
         problems.append(f"entry: a {btype} Bundle must have entries")
@@ -1458,6 +1568,79 @@ def _bundle_problems(bundle: dict[str, Any]) -> list[str]:
             )
         if not bundle.get("timestamp"):
             problems.append("timestamp: a document must have a date (bdl-10)")
+    return problems
+
+
+def _full_url_problems(
+    at: str, full_url: str, resource: dict[str, Any] | None, rtype: Any, rid: Any
+) -> list[str]:
+    shown = full_url[:80]
+    if full_url.startswith("urn:uuid:"):
+        if not _UUID_URN_RE.fullmatch(full_url):
+            return [f"{at}.fullUrl: '{shown}' is not a valid lower-case urn:uuid"]
+        return []
+    if "/_history/" in full_url:
+        return [f"{at}.fullUrl: must not be a version-specific URL (bdl-8)"]
+    rest = _restful(full_url)
+    if not _ABSOLUTE_URI_RE.fullmatch(full_url):
+        # R4 says absolute. Tolerated: a relative "Type/id" that agrees with the resource,
+        # as in published NHS England / UK Core examples; it is unambiguous. Anything else
+        # relative cannot be resolved.
+        if rest is None or rest[0]:
+            return [f"{at}.fullUrl: must be an absolute URL (not '{shown}')"]
+    if rest is not None and resource is not None and (rest[1] != rtype or rest[2] != rid):
+        # R4 Bundle.entry.fullUrl: "fullUrl SHALL NOT disagree with the id in the resource".
+        # Two identities for one resource is how data gets filed against the wrong record.
+        return [
+            f"{at}.fullUrl: RESTful fullUrl '{shown}' does not agree with the resource"
+            f" ({rtype}/{rid})"
+        ]
+    return []
+
+
+def _duplicate_problems(entries: list[_Entry]) -> list[str]:
+    """bdl-7 and duplicate Type/id, for every Bundle type except history."""
+    problems: list[str] = []
+    by_url: dict[str, _Entry] = {}
+    by_type_id: dict[tuple[str, str], _Entry] = {}
+    suspicious = False
+    for entry in entries:
+        if entry.full_url:
+            other = by_url.get(entry.full_url)
+            if other is None:
+                by_url[entry.full_url] = entry
+            else:
+                suspicious = True
+                # bdl-7: the same fullUrl is allowed only for different meta.versionId.
+                if entry.version is None or other.version is None or entry.version == other.version:
+                    problems.append(
+                        f"entry[{entry.index}].fullUrl: duplicate fullUrl '{entry.full_url[:80]}'"
+                        f" (also entry[{other.index}]) without distinct meta.versionId (bdl-7)"
+                    )
+        if entry.rtype and entry.rid:
+            key = (entry.rtype, entry.rid)
+            other = by_type_id.get(key)
+            if other is None:
+                by_type_id[key] = entry
+                continue
+            suspicious = True
+            same_url = entry.full_url is not None and entry.full_url == other.full_url
+            different_servers = (
+                entry.full_url is not None
+                and other.full_url is not None
+                and entry.full_url != other.full_url
+                and _restful(entry.full_url) is not None
+                and _restful(other.full_url) is not None
+            )
+            if not same_url and not different_servers:
+                # Same Type/id without fullUrls that tell them apart (e.g. two urn:uuid):
+                # one of them would silently overwrite the other on import.
+                problems.append(
+                    f"entry[{entry.index}].resource: duplicate resource"
+                    f" {entry.rtype}/{entry.rid[:70]} (also entry[{other.index}])"
+                )
+    if suspicious:
+        problems.extend(_ambiguous_references(entries))
     return problems
 
 
@@ -1474,9 +1657,11 @@ def validate_bundle(bundle: dict, *, where: str) -> None:  # type: ignore[type-a
     ``entry[].resource`` left out, so that together with validate_resource per entry each
     element is validated exactly once.
 
-    Deliberately stricter than R4's bdl-7: two entries with the same fullUrl are rejected
-    outside history Bundles even when their meta.versionId differs, because an importer
-    cannot tell which version is current and references to them are ambiguous.
+    Duplicates follow R4 exactly rather than a blanket ban, because the published HL7
+    example bundle-references.json is valid and contains both cases: the same fullUrl is
+    allowed for different meta.versionId (bdl-7), and the same Type/id for RESTful fullUrls
+    on different servers. What is rejected is what makes data unsafe to import: duplicates
+    that nothing tells apart, and any reference that resolves to more than one entry.
     """
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         prefix = f"{where}: " if where else ""

@@ -496,7 +496,10 @@ def _write_patient(plan: PatientPlan, report: ImportReport) -> tuple[Patient, Pa
         nhs = plan.nhs_number
         attempt = 0
         while nhs is None or Patient.objects.filter(nhs_number=nhs).exists():
-            nhs = nhs_numbers.synthetic_for(plan.source_lookup or plan.key, attempt=attempt)
+            # seeded by the plain source identity: the same test data gets the same numbers
+            # on every installation (the demo logins' NHS numbers are stable)
+            seed = f"{plan.source}|Patient|{plan.resource.get('id')}"
+            nhs = nhs_numbers.synthetic_for(seed, attempt=attempt)
             attempt += 1
         resource = _with_nhs_number(resource, nhs)
         patient = Patient(nhs_number=nhs, source_system=source)
