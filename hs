@@ -32,6 +32,11 @@ setup() {
     command -v npm >/dev/null || { echo "HealthSpace needs Node.js and npm for the NHS.UK frontend." >&2; exit 1; }
     npm ci --no-audit --no-fund --loglevel=error
   fi
+  # NHS.UK frontend styles compiled from Sass (no font fetched from a third party).
+  local css=build/static/healthspace.css
+  if [ ! -f "$css" ] || [ -n "$(find src/healthspace/web/scss package-lock.json -newer "$css" 2>/dev/null | head -1)" ]; then
+    npm run --silent build:css
+  fi
 }
 
 cmd="${1:-up}"

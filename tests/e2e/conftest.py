@@ -126,7 +126,7 @@ def _texts(bundle: dict[str, Any], rtype: str, key: str, **match: str) -> list[s
 
 @pytest.fixture
 def demo_patient(transactional_db: None) -> DemoPatient:
-    """Three synthetic patients imported; the first demo login (most allergies) is returned."""
+    """Three synthetic patients imported; the demo login of the one with most allergies."""
     from healthspace.core import nhs_numbers
     from healthspace.ops.demo import ensure_demo_logins
     from healthspace.records import synthetic
@@ -138,7 +138,9 @@ def demo_patient(transactional_db: None) -> DemoPatient:
             (Path(tmp) / f"synthetic-{i:02d}.json").write_text(json.dumps(bundle))
         report = import_paths([Path(tmp)], source=synthetic.SOURCE)
     assert not report.errors, report.errors
-    login = next(d for d in ensure_demo_logins(3) if d.role == "patient")
+    # One patient login (the one with most allergies) is all the tests need; each login
+    # costs an Argon2 hash, so no more are made.
+    login = next(d for d in ensure_demo_logins(1) if d.role == "patient")
     assert login.nhs_number, "the demo login is not linked to a patient"
 
     def nhs_of(bundle: dict[str, Any]) -> str:
@@ -176,4 +178,3 @@ def axe() -> Callable[[Any], list[dict[str, Any]]]:
         return result["violations"]
 
     return run
-

@@ -145,7 +145,10 @@ SESSION_COOKIE_NAME = "__Host-hs-session" if SESSION_COOKIE_SECURE else "hs-sess
 CSRF_COOKIE_NAME = "__Host-hs-csrf" if SESSION_COOKIE_SECURE else "hs-csrf"
 
 SECURE_CONTENT_TYPE_NOSNIFF = True
-SECURE_REFERRER_POLICY = "no-referrer"
+# same-origin, not no-referrer: with no-referrer Chromium sends "Origin: null" on form
+# posts and Django's CSRF check refuses every one (django/django#14481). Other sites still
+# get no referrer.
+SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_HSTS_SECONDS = env.get_int("SECURE_HSTS_SECONDS", 31_536_000 if IS_PRODUCTION else 0)
@@ -176,7 +179,11 @@ STATIC_URL = "/static/"
 STATIC_ROOT = DATA_DIR / "staticfiles"
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # NHS.UK frontend, installed by npm from package.json (no CDN).
-STATICFILES_DIRS = [("nhsuk", BASE_DIR / "node_modules" / "nhsuk-frontend" / "dist" / "nhsuk")]
+# healthspace.css is compiled from src/healthspace/web/scss by `npm run build:css` (./hs does it).
+STATICFILES_DIRS = [
+    ("nhsuk", BASE_DIR / "node_modules" / "nhsuk-frontend" / "dist" / "nhsuk"),
+    BASE_DIR / "build" / "static",
+]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     # Production serves hashed, compressed files made by collectstatic; the demo and tests

@@ -261,10 +261,13 @@ def _first_lone_surrogate(text: str) -> int | None:
             continue
         code = int(match.group(0)[2:], 16)
         follow = text[match.end() : match.end() + 6]
-        if 0xD800 <= code <= 0xDBFF and _SURROGATE_ESCAPE_RE.fullmatch(follow):
-            if 0xDC00 <= int(follow[2:], 16) <= 0xDFFF:
-                paired.add(match.end())
-                continue
+        if (
+            0xD800 <= code <= 0xDBFF
+            and _SURROGATE_ESCAPE_RE.fullmatch(follow)
+            and 0xDC00 <= int(follow[2:], 16) <= 0xDFFF
+        ):
+            paired.add(match.end())
+            continue
         return start
     return None
 
@@ -350,10 +353,7 @@ _COMPLEX = 2  # datatype / backbone element (JSON object)
 _EXT = 3  # the "_x" companion of a primitive (JSON object, null allowed inside arrays)
 _RESOURCE = 4  # a nested resource (contained, Bundle.entry.resource, Parameters...)
 
-_STRINGY = frozenset(
-    {"string", "code", "id", "markdown", "uri", "url", "canonical", "oid", "uuid", "xhtml"}
-    | {"date", "dateTime", "instant", "time", "base64Binary"}
-)
+_PRIM_EXT = "FHIRPrimitiveExtension"
 _INTEGER = frozenset({"integer", "unsignedInt", "positiveInt", "integer64"})
 # Types whose values may be a local "#id" pointing at a contained resource (dom-3).
 _REFERENCE_LIKE = frozenset({"uri", "url", "canonical"})
@@ -448,7 +448,7 @@ def _info(model: type[FHIRAbstractModel]) -> _Info:
             target = inner.get_model_klass()
             if issubclass(inner, FhirElementOrResourceBase):
                 fields[name] = _Field(name, _RESOURCE, is_list, model=target)
-            elif target.__name__ == "FHIRPrimitiveExtension":
+            elif target.__name__ == _PRIM_EXT:
                 fields[name] = _Field(name, _EXT, is_list, model=target)
             else:
                 fields[name] = _Field(name, _COMPLEX, is_list, model=target)
@@ -478,7 +478,8 @@ def _info(model: type[FHIRAbstractModel]) -> _Info:
     )
 
 
-@functools.cache
+# Bounded: the key is sender-controlled text.
+@functools.lru_cache(maxsize=1024)
 def _resource_model(resource_type: str) -> type[FHIRAbstractModel] | None:
     try:
         model = get_fhir_model_class(resource_type)
@@ -499,145 +500,51 @@ _XML_NS = "http://www.w3.org/XML/1998/namespace"
 # or href), images and internally contained style attributes". Same list as the HL7 Java
 # validator (InstanceValidator.checkInnerNames).
 _ALLOWED_ELEMENTS = frozenset(
-    [
-        "p",
-        "br",
-        "div",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "a",
-        "span",
-        "b",
-        "em",
-        "i",
-        "strong",
-        "small",
-        "big",
-        "tt",
-        "dfn",
-        "q",
-        "var",
-        "abbr",
-        "acronym",
-        "cite",
-        "blockquote",
-        "hr",
-        "address",
-        "bdo",
-        "kbd",
-        "sub",
-        "sup",
-        "ul",
-        "ol",
-        "li",
-        "dl",
-        "dt",
-        "dd",
-        "pre",
-        "table",
-        "caption",
-        "colgroup",
-        "col",
-        "thead",
-        "tr",
-        "tfoot",
-        "tbody",
-        "th",
-        "td",
-        "code",
-        "samp",
-        "img",
-        "map",
-        "area",
-    ]
+    {"p", "br", "div", "h1", "h2", "h3", "h4", "h5", "h6", "a", "span", "b", "em", "i"}
+    | {"strong", "small", "big", "tt", "dfn", "q", "var", "abbr", "acronym", "cite"}
+    | {"blockquote", "hr", "address", "bdo", "kbd", "sub", "sup", "ul", "ol", "li", "dl"}
+    | {"dt", "dd", "pre", "table", "caption", "colgroup", "col", "thead", "tr", "tfoot"}
+    | {"tbody", "th", "td", "code", "samp", "img", "map", "area"}
 )
 # Named separately to say *why* in the message: these can run code, load or submit
 # elsewhere, or restyle/replace the host page.
 _ACTIVE_ELEMENTS = frozenset(
-    [
-        "script",
-        "noscript",
-        "style",
-        "link",
-        "meta",
-        "base",
-        "head",
-        "body",
-        "html",
-        "title",
-        "iframe",
-        "frame",
-        "frameset",
-        "object",
-        "embed",
-        "applet",
-        "param",
-        "form",
-        "input",
-        "button",
-        "select",
-        "option",
-        "textarea",
-        "label",
-        "fieldset",
-        "svg",
-        "math",
-        "template",
-        "slot",
-        "portal",
-        "audio",
-        "video",
-        "source",
-        "track",
-        "canvas",
-    ]
+    {"script", "noscript", "style", "link", "meta", "base", "head", "body", "html", "title"}
+    | {"iframe", "frame", "frameset", "object", "embed", "applet", "param", "form", "input"}
+    | {"button", "select", "option", "textarea", "label", "fieldset", "svg", "math"}
+    | {"template", "slot", "portal", "audio", "video", "source", "track", "canvas"}
 )
 _GLOBAL_ATTRS = frozenset(
-    "id class style title lang xml:lang xml:space dir accesskey tabindex"
-    # table attributes accepted on any element by the Java validator
-    " span width align valign char charoff abbr axis headers scope rowspan colspan".split()
+    {"id", "class", "style", "title", "lang", "xml:lang", "xml:space", "dir", "accesskey"}
+    | {"tabindex"}
+    # table attributes the Java validator accepts on any element
+    | {"span", "width", "align", "valign", "char", "charoff", "abbr", "axis", "headers"}
+    | {"scope", "rowspan", "colspan"}
 )
 _ELEMENT_ATTRS: dict[str, frozenset[str]] = {
-    "a": frozenset(
-        ["href", "name", "rel", "rev", "type", "charset", "hreflang", "shape", "coords"]
-    ),
-    "img": frozenset(
-        [
-            "src",
-            "alt",
-            "longdesc",
-            "height",
-            "width",
-            "usemap",
-            "ismap",
-            "border",
-            "hspace",
-            "vspace",
-        ]
-    ),
-    "area": frozenset(["shape", "coords", "href", "nohref", "alt"]),
-    "map": frozenset(["name"]),
-    "blockquote": frozenset(["cite"]),
-    "q": frozenset(["cite"]),
-    "table": frozenset(
-        ["summary", "width", "border", "frame", "rules", "cellspacing", "cellpadding", "bgcolor"]
-    ),
-    "td": frozenset(["nowrap", "height", "bgcolor"]),
-    "th": frozenset(["nowrap", "height", "bgcolor"]),
-    "tr": frozenset(["bgcolor"]),
-    "pre": frozenset(["space"]),
-    "ol": frozenset(["type", "start", "compact"]),
-    "ul": frozenset(["type", "compact"]),
-    "li": frozenset(["type", "value"]),
-    "br": frozenset(["clear"]),
-    "hr": frozenset(["noshade", "size"]),
-    "dl": frozenset(["compact"]),
+    "a": frozenset({"href", "name", "rel", "rev", "type", "charset", "hreflang", "shape"})
+    | {"coords"},
+    "img": frozenset({"src", "alt", "longdesc", "height", "width", "usemap", "ismap"})
+    | {"border", "hspace", "vspace"},
+    "area": frozenset({"shape", "coords", "href", "nohref", "alt"}),
+    "map": frozenset({"name"}),
+    "blockquote": frozenset({"cite"}),
+    "q": frozenset({"cite"}),
+    "table": frozenset({"summary", "width", "border", "frame", "rules", "cellspacing"})
+    | {"cellpadding", "bgcolor"},
+    "td": frozenset({"nowrap", "height", "bgcolor"}),
+    "th": frozenset({"nowrap", "height", "bgcolor"}),
+    "tr": frozenset({"bgcolor"}),
+    "pre": frozenset({"space"}),
+    "ol": frozenset({"type", "start", "compact"}),
+    "ul": frozenset({"type", "compact"}),
+    "li": frozenset({"type", "value"}),
+    "br": frozenset({"clear"}),
+    "hr": frozenset({"noshade", "size"}),
+    "dl": frozenset({"compact"}),
 }
 _URL_ATTRS = frozenset({"href", "src", "cite", "longdesc", "usemap"})
+_DECLARATION_RE = re.compile(r"<!(?:DOCTYPE|ENTITY|ELEMENT|ATTLIST)", re.IGNORECASE)
 _XML_ENTITIES = frozenset({"amp", "lt", "gt", "quot", "apos"})
 _NAMED_ENTITY_RE = re.compile(r"&([A-Za-z][A-Za-z0-9]*);")
 # Browsers ignore whitespace/control characters inside a URL scheme ("java\tscript:").
@@ -675,8 +582,11 @@ def _attr_name(qname: str) -> str:
     return qname
 
 
-def check_xhtml(div: str) -> list[str]:
+def _check_xhtml(div: str) -> list[str]:
     """Problems with one Narrative.div value (empty list if none)."""
+    if _DECLARATION_RE.search(div):
+        # Entity expansion ("billion laughs") and external entities (XXE) need a DTD.
+        return ["DOCTYPE/ENTITY declarations are not allowed in narrative XHTML"]
     stripped = div.lstrip()
     if not stripped.startswith("<div"):
         return ["narrative must be a single <div> element (no XML declaration or text before it)"]
@@ -712,8 +622,10 @@ def check_xhtml(div: str) -> list[str]:
         if tag.startswith(f"{{{_XHTML_NS}}}"):
             name = tag[len(_XHTML_NS) + 2 :]
         else:
-            name = tag
-            problems.append(f"element <{tag}> is not in the XHTML namespace")
+            if elem is not root:  # the root was reported above
+                ns, _, local = tag[1:].rpartition("}") if tag.startswith("{") else ("", "", tag)
+                where_ns = f"namespace {ns}" if ns else "no namespace"
+                problems.append(f"element <{local}> in {where_ns} is not allowed (XHTML only)")
             continue
         if name in _ACTIVE_ELEMENTS:
             problems.append(f"element <{name}> is not allowed in narrative (active content)")
@@ -924,9 +836,7 @@ class _Walker:
                 continue
             if fdef.is_list:
                 if value.__class__ is not list:
-                    self.add(
-                        f"{path}{sep}{key}", f"must be a JSON array, not {_json_type(value)}"
-                    )
+                    self.add(f"{path}{sep}{key}", f"must be a JSON array, not {_json_type(value)}")
                     continue
                 if not value:
                     self.add(f"{path}{sep}{key}", "empty array is not allowed (omit the property)")
@@ -940,12 +850,18 @@ class _Walker:
                                 f"{path}{sep}{key}[{index}]", "null is not allowed in this array"
                             )
                         continue
-                    self.value(fdef, item, path, f"{key}[{index}]", scope, obj)
+                    if kind == _PRIM:
+                        self.primitive(fdef, item, path, f"{key}[{index}]", scope)
+                    else:
+                        self.value(fdef, item, path, f"{key}[{index}]", scope)
             else:
                 if value.__class__ is list:
                     self.add(f"{path}{sep}{key}", "must be a single value, not a JSON array")
                     continue
-                self.value(fdef, value, path, key, scope, obj)
+                if fdef.kind == _PRIM:  # inlined dispatch: most values are primitives
+                    self.primitive(fdef, value, path, key, scope)
+                else:
+                    self.value(fdef, value, path, key, scope)
 
         for name in info.required:
             if name not in obj and f"_{name}" not in obj:
@@ -965,7 +881,8 @@ class _Walker:
                 self._aligned(obj[name], obj[ext_key], f"{path}{sep}{name}")
         if info.coded:
             self._codes_without_value(obj, info, path)
-        if len(obj) == 1 and "id" in obj and not is_resource:
+        if len(obj) == 1 and "id" in obj and not is_resource and info.type_name != _PRIM_EXT:
+            # ('_x': {"id": ...} is legal: the value sits beside it in 'x')
             self.add(path, "element has only an id: it SHALL have a value or children (ele-1)")
         check = _ELEMENT_RULES.get(info.type_name)
         if check is not None:
@@ -994,7 +911,8 @@ class _Walker:
                         )
             elif value is None:
                 self.add(
-                    f"{path}{sep}{name}", "no code provided, and a code is required from the value set"
+                    f"{path}{sep}{name}",
+                    "no code provided, and a code is required from the value set",
                 )
 
     def _aligned(self, values: Any, exts: Any, path: str) -> None:
@@ -1011,19 +929,9 @@ class _Walker:
             if val is None and ext is None:
                 self.add(f"{path}[{index}]", "null in both the value and the '_' extension array")
 
-    def value(
-        self,
-        fdef: _Field,
-        value: Any,
-        path: str,
-        key: str,
-        scope: _Scope,
-        parent: dict[str, Any],
-    ) -> None:
+    def value(self, fdef: _Field, value: Any, path: str, key: str, scope: _Scope) -> None:
+        """A JSON object value: datatype, backbone element, '_x' extension or resource."""
         kind = fdef.kind
-        if kind == _PRIM:
-            self.primitive(fdef, value, path, key, scope)
-            return
         child = f"{path}.{key}" if path else key
         if value.__class__ is not dict:
             self.add(child, f"must be a JSON object, not {_json_type(value)}")
@@ -1047,7 +955,9 @@ class _Walker:
                     scope.contained_ids[cid] = child
                 self.resource(value, child, scope)
             elif self.skip_entry_resources and fdef.name == "resource" and self.depth == 2:
-                return  # Bundle.entry[].resource: validated separately, per entry
+                # Bundle.entry[].resource (depth 1 = Bundle, 2 = entry): validated
+                # separately, per entry, by validate_resource.
+                return
             else:
                 self.resource(value, child, None)
             return
@@ -1078,7 +988,7 @@ class _Walker:
             )
             return
         if prim == "xhtml":
-            for problem in check_xhtml(value):
+            for problem in _check_xhtml(value):
                 self.add(f"{path}.{key}" if path else key, problem)
             return
         if prim == "base64Binary":
@@ -1179,7 +1089,7 @@ def _check_attachment(walker: _Walker, obj: dict[str, Any], path: str) -> None:
 
 def _check_extension(walker: _Walker, obj: dict[str, Any], path: str) -> None:
     # ext-1: either extensions or value[x], not both.
-    has_value = any(key.startswith("value") for key in obj)
+    has_value = any(key.startswith(("value", "_value")) for key in obj)
     if has_value and "extension" in obj:
         walker.add(path, "an extension must have either extensions or value[x], not both (ext-1)")
     elif not has_value and "extension" not in obj:
@@ -1208,7 +1118,7 @@ def _check_contact_point(walker: _Walker, obj: dict[str, Any], path: str) -> Non
 
 def _check_observation(walker: _Walker, obj: dict[str, Any], path: str) -> None:
     # obs-6 (and its component twin obs-7's first half): no dataAbsentReason with a value.
-    if "dataAbsentReason" in obj and any(key.startswith("value") for key in obj):
+    if "dataAbsentReason" in obj and any(key.startswith(("value", "_value")) for key in obj):
         walker.add(path, "dataAbsentReason SHALL only be present if value[x] is not (obs-6)")
 
 
@@ -1276,10 +1186,7 @@ def _pydantic_problems(exc: ValidationError, base: str) -> Iterator[tuple[str, s
 
 def _covered(path: str, own: list[str]) -> bool:
     """True if one of our own findings is at ``path`` or an ancestor of it."""
-    for mine in own:
-        if path == mine or (mine and path.startswith((f"{mine}.", f"{mine}["))):
-            return True
-    return False
+    return any(path == mine or (mine and path.startswith((f"{mine}.", f"{mine}["))) for mine in own)
 
 
 def _merge(own: list[tuple[str, str]], library: list[tuple[str, str]]) -> list[str]:
@@ -1582,18 +1489,17 @@ def _full_url_problems(
     if "/_history/" in full_url:
         return [f"{at}.fullUrl: must not be a version-specific URL (bdl-8)"]
     rest = _restful(full_url)
-    if not _ABSOLUTE_URI_RE.fullmatch(full_url):
-        # R4 says absolute. Tolerated: a relative "Type/id" that agrees with the resource,
-        # as in published NHS England / UK Core examples; it is unambiguous. Anything else
-        # relative cannot be resolved.
-        if rest is None or rest[0]:
-            return [f"{at}.fullUrl: must be an absolute URL (not '{shown}')"]
+    # R4 says absolute. Tolerated: a relative "Type/id" that agrees with the resource, as in
+    # published NHS England / UK Core examples; it is unambiguous. Any other relative URL
+    # cannot be resolved.
+    if not _ABSOLUTE_URI_RE.fullmatch(full_url) and (rest is None or rest[0]):
+        return [f"{at}.fullUrl: must be an absolute URL (not '{shown}')"]
     if rest is not None and resource is not None and (rest[1] != rtype or rest[2] != rid):
         # R4 Bundle.entry.fullUrl: "fullUrl SHALL NOT disagree with the id in the resource".
         # Two identities for one resource is how data gets filed against the wrong record.
+        what = f"{rtype}/{rid}" if isinstance(rid, str) else f"{rtype} without id"
         return [
-            f"{at}.fullUrl: RESTful fullUrl '{shown}' does not agree with the resource"
-            f" ({rtype}/{rid})"
+            f"{at}.fullUrl: RESTful fullUrl '{shown}' does not agree with the resource ({what})"
         ]
     return []
 

@@ -239,7 +239,7 @@ def _status_text(resource: dict[str, Any]) -> str | None:
         if text:
             return text
     status = resource.get("status")
-    return status.replace("-", " ") if isinstance(status, str) else None
+    return status.replace("-", " ").capitalize() if isinstance(status, str) else None
 
 
 def medication_course(resource: dict[str, Any]) -> str:
@@ -256,6 +256,17 @@ def medication_course(resource: dict[str, Any]) -> str:
         if "MedicationRepeatInformation" in (ext.get("url") or ""):
             return "Repeat"
     return "Not recorded"
+
+
+# Source systems as a patient should read them; other sources are shown as sent.
+SOURCE_LABELS = {
+    "urn:healthspace:file-import": "Imported from a file",
+    "urn:healthspace:synthetic": "Synthetic demo data",
+}
+
+
+def source_label(source_system: str) -> str:
+    return SOURCE_LABELS.get(source_system, source_system)
 
 
 def medication_is_current(resource: dict[str, Any]) -> bool:
@@ -291,7 +302,7 @@ def describe(resource: dict[str, Any]) -> ItemView:
     )
     d = view.details
     if rtype in ("MedicationRequest", "MedicationStatement"):
-        d.append(("Type", medication_course(resource)))
+        d.append(("Repeat or acute", medication_course(resource)))
         dosage = _first(resource.get("dosageInstruction") or resource.get("dosage"))
         if isinstance(dosage, dict) and dosage.get("text"):
             d.append(("Dosage", dosage["text"]))

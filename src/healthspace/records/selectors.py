@@ -137,7 +137,7 @@ def scr_for(
                 id=item.id,
                 view=view,
                 recorded_at=item.recorded_at,
-                source_system=item.source_system,
+                source_system=fhir_map.source_label(item.source_system),
                 author=content.get("author"),
                 organisation=content.get("organisation"),
                 version=item.version,

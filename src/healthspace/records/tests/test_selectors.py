@@ -63,10 +63,10 @@ def test_scr_shows_core_sections_first_with_what_when_and_who(synthetic_patients
         assert row.view.title and row.view.code.startswith("SNOMED CT ")
         assert row.recorded_at is not None
         assert row.author.startswith("Dr ")
-        assert row.source_system == synthetic.SOURCE
+        assert row.source_system == "Synthetic demo data"
     meds = scr.section(Section.MEDICATIONS).items
     assert [m.current for m in meds] == sorted((m.current for m in meds), reverse=True)
-    assert {dict(m.view.details)["Type"] for m in meds} <= {"Repeat", "Acute"}
+    assert {dict(m.view.details)["Repeat or acute"] for m in meds} <= {"Repeat", "Acute"}
     assert scr.nhs_number == patient.nhs_number
     assert scr.practice in {name for _, name in synthetic.PRACTICES}
 

@@ -32,7 +32,7 @@ def test_home_and_login_pages_render_with_the_nhs_frontend(client):
         assert response.status_code == 200
         html = response.content.decode()
         assert "nhsuk-header" in html and 'id="maincontent"' in html
-        assert "/static/nhsuk/nhsuk-frontend.min.css" in html
+        assert "/static/healthspace.css" in html
         assert "no-store" in response["Cache-Control"]
         assert "script-src 'self' 'nonce-" in response["Content-Security-Policy"]
 

@@ -30,10 +30,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, port, host, no_demo, no_serve, threads, **options):
         nhsuk = settings.STATICFILES_DIRS[0][1]
-        if not nhsuk.exists():
+        css = settings.STATICFILES_DIRS[1] / "healthspace.css"
+        if not nhsuk.exists() or not css.exists():
             raise CommandError(
-                f"NHS.UK frontend assets are missing ({nhsuk}). Run `npm ci` in the checkout "
-                "(./hs up does this for you)."
+                f"Front-end assets are missing ({nhsuk if not nhsuk.exists() else css}). Run "
+                "`npm ci && npm run build:css` in the checkout (./hs up does this for you)."
             )
         env.warn_demo_secrets()
         self.stdout.write(f"Database: {settings.DATABASES['default']['NAME']}")
