@@ -416,6 +416,13 @@ def _primitive_name(annotation: Any) -> str | None:
 # and CapabilityStatement.format ("xml | json | ttl | mime type") is prose, not codes.
 # Those are skipped: a false "not in value set" would reject valid data.
 _INCOMPLETE_ENUMS = frozenset({("CapabilityStatement", "format")})
+# Required bindings the library does not enumerate (its parser skips non-word codes).
+# Quantity.comparator matters clinically: "<" and "<<" must not both mean "less than".
+_COMPARATORS = ["<", "<=", ">=", ">"]
+_EXTRA_ENUMS: dict[tuple[str, str], list[str]] = {
+    (quantity, "comparator"): _COMPARATORS
+    for quantity in ("Quantity", "Age", "Count", "Distance", "Duration")
+}
 
 
 def _enum_is_complete(model_name: str, name: str, enum: list[str]) -> bool:
@@ -436,7 +443,7 @@ def _info(model: type[FHIRAbstractModel]) -> _Info:
         extra = finfo.json_schema_extra if isinstance(finfo.json_schema_extra, dict) else {}
         prim = _primitive_name(inner)
         if prim is not None:
-            enum = extra.get("enum_values")
+            enum = extra.get("enum_values") or _EXTRA_ENUMS.get((model.__name__, name))
             if not enum or not _enum_is_complete(model.__name__, name, enum):
                 enum = None
             fields[name] = _Field(
@@ -1241,8 +1248,12 @@ def _validate(resource: Any, where: str, *, skip_entry_resources: bool) -> None:
             model.model_validate(target)
         except ValidationError as exc:
             library = list(_pydantic_problems(exc, ""))
-        except (ValueError, TypeError, RecursionError) as exc:  # defensive: library bugs
-            library = [("", f"could not be parsed as {resource['resourceType']}: {exc}")]
+        except (LookupError, AttributeError, ValueError, TypeError, RecursionError) as exc:
+            # Library bugs on hostile input, e.g. KeyError for a contained resource with an
+            # unknown resourceType. Our walk normally explains the cause; fail closed if not.
+            if not walker.problems:
+                rtype = resource["resourceType"]
+                library = [("", f"could not be validated as {rtype} ({type(exc).__name__})")]
     problems = _merge(walker.problems, library)
     if problems:
         _raise(where, label, problems)
@@ -1379,6 +1390,8 @@ def _bundle_problems(bundle: dict[str, Any]) -> list[str]:
             f"type: '{str(btype)[:40]}' is not an R4 Bundle type"
             f" ({', '.join(sorted(_BUNDLE_TYPES))})"
         )
+    if not isinstance(btype, str):
+        btype = None  # reported above; the rules below need a hashable code
     history = btype == "history"
 
     links = bundle.get("link")

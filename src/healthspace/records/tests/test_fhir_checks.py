@@ -672,6 +672,15 @@ def test_local_references_must_resolve_and_contained_must_be_referenced() -> Non
         ),
         (patient(extension=[{"url": "http://example.org/x"}]), "extension[0]: an extension must"),
         (patient(telecom=[{"value": "01234"}]), "telecom[0]: a ContactPoint with a value"),
+        (
+            {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": {"text": "t"},
+                "valueQuantity": {"value": 1, "comparator": "<<"},
+            },
+            "valueQuantity.comparator: code '<<' is not in the required value set",
+        ),
         (patient(identifier=[{"id": "only-an-id"}]), "identifier[0]: element has only an id"),
     ],
 )
@@ -681,6 +690,26 @@ def test_structural_invariants(resource: dict[str, Any], expected: str | None) -
         assert "period: unknown property" in message
     else:
         assert expected in message
+
+
+@pytest.mark.parametrize(
+    "resource",
+    [
+        # fhir.resources itself raises KeyError for these; we must answer FhirInputError
+        {"resourceType": "Patient", "contained": [{"resourceType": "urn:uuid:x", "id": "a"}]},
+        {"resourceType": "Bundle", "type": ["collection"]},
+        {"resourceType": "Bundle", "type": "collection", "entry": [1, None, "x", []]},
+        {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": {}}]},
+        {"resourceType": "Patient", "name": [{"given": [[]]}], "_name": {}},
+        {"resourceType": "Patient", "text": {"status": "generated", "div": "<div" * 5000}},
+    ],
+)
+def test_hostile_shapes_are_input_errors_not_crashes(resource: dict[str, Any]) -> None:
+    with pytest.raises(FhirInputError):
+        validate_resource(resource, where="t")
+    if resource["resourceType"] == "Bundle":
+        with pytest.raises(FhirInputError):
+            validate_bundle(resource, where="t")
 
 
 def test_not_a_resource() -> None:

@@ -199,3 +199,28 @@ def test_every_import_is_audited_per_patient(synthetic_patients):
         Patient.objects.values_list("id", flat=True)
     )
     assert all(e.actor == "system:cli:import" for e in events)
+
+
+def test_import_and_reading_log_nothing_that_identifies_a_patient(write_bundles, caplog):
+    import logging
+
+    from healthspace.access.actors import Actor
+    from healthspace.records.selectors import scr_for
+
+    bundles = synthetic.population(2)
+    with caplog.at_level(logging.DEBUG):
+        import_paths([write_bundles(bundles)], source=synthetic.SOURCE)
+        for patient in Patient.objects.all():
+            scr_for(actor=Actor("patient", "u", patient_id=patient.id), patient_id=patient.id)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    for bundle in bundles:
+        for entry in bundle["entry"]:
+            resource = entry["resource"]
+            if resource["resourceType"] == "Patient":
+                assert resource["identifier"][0]["value"] not in logged
+                assert resource["name"][0]["family"] not in logged
+            text = (resource.get("code") or resource.get("medicationCodeableConcept") or {}).get(
+                "text"
+            )
+            if text:
+                assert text not in logged

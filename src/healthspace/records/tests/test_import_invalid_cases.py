@@ -8,14 +8,28 @@ import pytest
 
 from healthspace.audit.models import AuditEvent
 from healthspace.records.importer import import_paths
-from healthspace.records.models import Organisation, Patient, PatientIdentifier, ScrItem, ScrItemVersion
+from healthspace.records.models import (
+    Organisation,
+    Patient,
+    PatientIdentifier,
+    ScrItem,
+    ScrItemVersion,
+)
 from healthspace.records.tests.data import fhir_data_dir
 from healthspace.vault.models import DataKey
 
 pytestmark = pytest.mark.django_db
 
 # Categories the issue requires us to catch (MANIFEST.json "category", before the colon).
-MUST_CATCH = ("json-syntax", "structure", "datatype", "cardinality", "version mismatch", "security", "xhtml")
+MUST_CATCH = (
+    "json-syntax",
+    "structure",
+    "datatype",
+    "cardinality",
+    "version mismatch",
+    "security",
+    "xhtml",
+)
 
 
 def _cases() -> list[tuple[str, str]]:
@@ -28,12 +42,21 @@ def _cases() -> list[tuple[str, str]]:
     return sorted(
         (entry["file"].split("/", 1)[1], entry["category"])
         for entry in manifest["files"]
-        if entry["file"].startswith("invalid-fhir-test-cases/") and "expected-outcomes" not in entry["file"]
+        if entry["file"].startswith("invalid-fhir-test-cases/")
+        and "expected-outcomes" not in entry["file"]
     )
 
 
 def _snapshot() -> dict[str, int]:
-    models = (Patient, PatientIdentifier, ScrItem, ScrItemVersion, DataKey, AuditEvent, Organisation)
+    models = (
+        Patient,
+        PatientIdentifier,
+        ScrItem,
+        ScrItemVersion,
+        DataKey,
+        AuditEvent,
+        Organisation,
+    )
     return {m.__name__: m.objects.count() for m in models}
 
 
@@ -48,7 +71,9 @@ def test_the_manifest_lists_the_35_invalid_cases():
 )
 def test_required_invalid_cases_are_refused_and_change_nothing(synthetic_patients, name, category):
     before = _snapshot()
-    report = import_paths([fhir_data_dir() / "invalid-fhir-test-cases" / name], assign_nhs_numbers=True)
+    report = import_paths(
+        [fhir_data_dir() / "invalid-fhir-test-cases" / name], assign_nhs_numbers=True
+    )
 
     assert report.files_failed == 1, f"{name} ({category}) was accepted"
     assert report.errors[0].startswith(name)

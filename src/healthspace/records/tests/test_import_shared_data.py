@@ -31,6 +31,14 @@ EXPECTED_REFUSALS = {
     # The PDS sandbox's compound-name patient has NHS number 9000000015, whose modulus 11
     # check digit should be 7: a record under a mistyped NHS number must not be created.
     "PatientCompoundName.json": "NHS number fails its check digit",
+    # fullUrl and the resource's own id disagree (R4: they "SHALL NOT disagree"); since
+    # references resolve by both, accepting them could file data under the wrong record.
+    "diagnosticreport-example-lri.json": "does not agree with the resource",
+    "message-request-link.json": "does not agree with the resource",
+    "message-response-link.json": "does not agree with the resource",
+    "UK_NHSx_IPS_Example_01-modified.json": "does not agree with the resource",
+    # the attachment's hash is not the SHA-1 of its data: its integrity cannot be shown
+    "diagnosticreport-example-pgx.json": "hash must be a base64 SHA-1 digest",
 }
 
 
