@@ -319,6 +319,12 @@ def parse_json_bytes(data: bytes, *, where: str) -> Any:
         )
         raise FhirInputError(f"{prefix}invalid JSON at line {line} column {col}: {what}") from None
     except json.JSONDecodeError as exc:
+        if exc.msg.startswith("Illegal trailing comma"):
+            # Python 3.13+ reports trailing commas itself, at the comma; 3.12 reports the
+            # closing bracket. Point at the bracket on every version, with one message.
+            after = exc.pos + 1 + (len(text[exc.pos + 1 :]) - len(text[exc.pos + 1 :].lstrip()))
+            closer = "Expecting property name" if "object" in exc.msg else "Expecting value"
+            exc = json.JSONDecodeError(closer, text, after)
         raise FhirInputError(
             f"{prefix}invalid JSON at line {exc.lineno} column {exc.colno}: "
             f"{_describe_decode_error(text, exc)}"
