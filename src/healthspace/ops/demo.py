@@ -15,7 +15,7 @@ from django.db.models import Count, Q
 
 from healthspace.access.actors import Actor
 from healthspace.access.roles import Role
-from healthspace.accounts.models import PatientLink
+from healthspace.accounts.models import Account, PatientLink
 from healthspace.core.clock import now
 from healthspace.records import synthetic
 from healthspace.records.importer import ImportReport, import_paths
@@ -88,8 +88,15 @@ def ensure_demo_logins(count: int = 3) -> list[DemoLogin]:
                 and not PatientLink.objects.filter(patient=patient).exists()
             ):
                 PatientLink.objects.create(
-                    user=user, patient=patient, verified_at=now(), verified_by="demo set-up"
+                    user=user,
+                    patient=patient,
+                    verified_at=now(),
+                    verified_by="demo set-up",
+                    method=PatientLink.Method.DEMO,
                 )
+            Account.objects.get_or_create(
+                user=user, defaults={"kind": Account.Kind.PATIENT, "email_confirmed_at": now()}
+            )
             linked = PatientLink.objects.filter(user=user).values_list(
                 "patient__nhs_number", flat=True
             )
@@ -100,6 +107,14 @@ def ensure_demo_logins(count: int = 3) -> list[DemoLogin]:
             user = user_model.objects.create_user(
                 username=email, email=email, password=DEMO_PASSWORD_CLINICIAN
             )
+        Account.objects.get_or_create(
+            user=user,
+            defaults={
+                "kind": Account.Kind.STAFF,
+                "email_confirmed_at": now(),
+                "organisation": practice,
+            },
+        )
         group, _ = Group.objects.get_or_create(name=Role.CLINICIAN)
         user.groups.add(group)
         logins.append(DemoLogin(email, DEMO_PASSWORD_CLINICIAN, "clinician"))

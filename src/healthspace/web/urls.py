@@ -1,11 +1,12 @@
-from django.urls import path
+from django.urls import include, path
 
 from healthspace.web import views
 
 app_name = "web"
 urlpatterns = [
     path("", views.home, name="home"),
-    path("login/", views.LoginView.as_view(), name="login"),
+    path("login/", views.login_view, name="login"),
+    path("account/", include("healthspace.accounts.urls")),
     path("logout/", views.logout_view, name="logout"),
     path("record/", views.record, name="record"),
 ]

@@ -1,11 +1,14 @@
+from django import forms
 from django.contrib.auth import logout
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
 
 from healthspace.accounts.actors import actor_for_user
+from healthspace.accounts.factors.guards import scr_allowed_for_session, second_factor_url
+from healthspace.accounts.login import GENERIC_ERROR, password_step
 from healthspace.core.errors import NotFound
 from healthspace.records.selectors import scr_for
 
@@ -14,9 +17,41 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "web/home.html", {})
 
 
-class LoginView(auth_views.LoginView):
-    template_name = "web/login.html"
-    redirect_authenticated_user = True
+class LoginForm(forms.Form):
+    username = forms.CharField(max_length=254)
+    password = forms.CharField(max_length=1024, strip=False)
+
+
+@require_http_methods(["GET", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    next_url = request.POST.get("next") or request.GET.get("next") or ""
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = ""
+    if request.user.is_authenticated:
+        return redirect(next_url or "web:record")
+    form = LoginForm(request.POST or None)
+    status, error = 200, None
+    if request.method == "POST" and form.is_valid():
+        outcome, _, retry_after = password_step(
+            request, email=form.cleaned_data["username"], password=form.cleaned_data["password"]
+        )
+        if outcome == "done":
+            return redirect(next_url or "web:record")
+        if outcome == "second-factor":
+            return redirect(second_factor_url() + (f"?next={next_url}" if next_url else ""))
+        if outcome == "throttled":
+            minutes = max(1, (retry_after + 59) // 60)
+            error, status = (
+                f"Too many attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+                429,
+            )
+        else:
+            error = GENERIC_ERROR
+    elif request.method == "POST":
+        error = GENERIC_ERROR
+    return render(
+        request, "web/login.html", {"form": form, "error": error, "next": next_url}, status=status
+    )
 
 
 @require_POST
@@ -27,6 +62,8 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def record(request: HttpRequest) -> HttpResponse:
+    if not scr_allowed_for_session(request):
+        return redirect(second_factor_url())
     actor = actor_for_user(request.user)
     try:
         scr = scr_for(actor=actor, patient_id=actor.patient_id)
