@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "healthspace.accounts.sessions.middleware.SessionGuardMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "healthspace.web.middleware.NoStoreMiddleware",
@@ -121,20 +122,26 @@ PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    # NIST 800-63B / ASVS 5: length, blocklists and context; no composition rules, no expiry.
+    # In this order: the first rule that fails is the message shown (accounts/passwords).
     {
-        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
-        "OPTIONS": {"min_length": 8},
+        "NAME": "healthspace.accounts.passwords.validators.LengthValidator",
+        "OPTIONS": {"min_length": 8, "max_length": 1024},
     },
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "healthspace.accounts.passwords.validators.NumericValidator"},
+    {"NAME": "healthspace.accounts.passwords.validators.SimilarityValidator"},
+    {"NAME": "healthspace.accounts.passwords.validators.ContextWordsValidator"},
+    {"NAME": "healthspace.accounts.passwords.validators.CommonPasswordValidator"},
+    {"NAME": "healthspace.accounts.passwords.validators.BreachedPasswordValidator"},
 ]
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:record"
 LOGOUT_REDIRECT_URL = "web:home"
 
-# Sessions: short idle timeout for shared computers; ended when the browser closes.
-SESSION_COOKIE_AGE = env.get_int("SESSION_IDLE_SECONDS", 30 * 60)
+# Sessions: short idle timeout for shared computers (a warning shows 2 minutes before);
+# ended when the browser closes; an absolute lifetime however active (ASVS 7.3).
+SESSION_COOKIE_AGE = env.get_int("SESSION_IDLE_SECONDS", 15 * 60)
+SESSION_ABSOLUTE_SECONDS = env.get_int("SESSION_ABSOLUTE_SECONDS", 12 * 60 * 60)
 SESSION_SAVE_EVERY_REQUEST = True
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
@@ -172,6 +179,33 @@ SECURE_CSP = {
     "base-uri": [CSP.NONE],
     "object-src": [CSP.NONE],
 }
+
+# Email. Production: SMTP from the environment (GOV.UK Notify comes with the notify app).
+# Demo: messages are written as files to <data dir>/outbox, so demo users can read them.
+# Emails never carry clinical content.
+DEFAULT_FROM_EMAIL = env.get("DEFAULT_FROM_EMAIL", "HealthSpace <no-reply@healthspace.invalid>")
+if env.get("EMAIL_HOST") or IS_PRODUCTION:
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": env.get("EMAIL_HOST", "localhost"),
+                "port": env.get_int("EMAIL_PORT", 587),
+                "username": env.get("EMAIL_HOST_USER", "") or "",
+                "password": env.get("EMAIL_HOST_PASSWORD", "") or "",
+                "use_tls": env.get_bool("EMAIL_USE_TLS", True),
+                "timeout": 10,
+            },
+        }
+    }
+else:
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "OPTIONS": {"file_path": str(DATA_DIR / "outbox")},
+        }
+    }
+PASSWORD_RESET_TIMEOUT = 60 * 60  # reset links work for one hour, once
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"

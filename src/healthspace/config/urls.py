@@ -3,5 +3,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("healthspace.web.urls")),
+    path("account/", include("healthspace.accounts.urls")),
     path("operator/admin/", admin.site.urls),
 ]

@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import path
 
 from healthspace.web import views
 
@@ -6,7 +6,6 @@ app_name = "web"
 urlpatterns = [
     path("", views.home, name="home"),
     path("login/", views.login_view, name="login"),
-    path("account/", include("healthspace.accounts.urls")),
     path("logout/", views.logout_view, name="logout"),
     path("record/", views.record, name="record"),
 ]

@@ -30,7 +30,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect(next_url or "web:record")
     form = LoginForm(request.POST or None)
-    status, error = 200, None
+    status, error, retry_after = 200, None, 0
     if request.method == "POST" and form.is_valid():
         outcome, _, retry_after = password_step(
             request, email=form.cleaned_data["username"], password=form.cleaned_data["password"]
@@ -49,9 +49,12 @@ def login_view(request: HttpRequest) -> HttpResponse:
             error = GENERIC_ERROR
     elif request.method == "POST":
         error = GENERIC_ERROR
-    return render(
+    response = render(
         request, "web/login.html", {"form": form, "error": error, "next": next_url}, status=status
     )
+    if status == 429:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 @require_POST

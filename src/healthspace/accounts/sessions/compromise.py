@@ -1,0 +1,44 @@
+"""'I think someone has seen my record': one step that secures the account and tells the
+privacy officer. Changes the password, ends every other session, removes the passkeys the
+patient does not recognise, and opens a case (an audit event the privacy-officer queue of
+the audit issue picks up), all in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.db import transaction
+from django.http import HttpRequest
+
+from healthspace.accounts.actors import actor_for_user
+from healthspace.accounts.models import Account, Passkey, PatientLink
+from healthspace.accounts.sessions.services import password_changed
+from healthspace.audit.services import audit_record
+
+ACTION = "account.compromise-reported"
+
+
+def account_secure_after_compromise(
+    request: HttpRequest, *, new_password: str, passkey_ids: Iterable[int], note: str
+) -> int:
+    """Returns how many other sessions were ended."""
+    user = request.user
+    with transaction.atomic():
+        user.set_password(new_password)
+        user.save(update_fields=["password"])
+        Account.objects.filter(user=user).update(password_change_required=False)
+        removed = Passkey.objects.filter(user=user, pk__in=list(passkey_ids)).delete()[0]
+        ended = password_changed(request, user, reason="compromise-reported")
+        patient_id = (
+            PatientLink.objects.filter(user=user).values_list("patient_id", flat=True).first()
+        )
+        audit_record(
+            actor=actor_for_user(user),
+            action=ACTION,
+            patient_id=patient_id,
+            outcome="case-opened",
+            reason="reported-by-patient",
+            # the patient's own words go to the privacy officer's case, not to logs
+            detail={"sessions_ended": ended, "passkeys_removed": removed, "note": note[:2000]},
+        )
+    return ended

@@ -1,0 +1,34 @@
+"""Test helper: a client signed in as ``user`` past every login step (password, second
+factor), with its session recorded as login_complete would."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.test import Client
+
+from healthspace.accounts.models import UserSession
+from healthspace.accounts.sessions.services import SECOND_FACTOR_KEY, describe_device, key_hash
+from healthspace.core.clock import now
+
+
+def signed_in_client(
+    user, *, user_agent: str = "Chrome/140 (Windows)", second_factor: str = "totp"
+) -> Client:
+    client = Client(HTTP_USER_AGENT=user_agent)
+    client.force_login(user)
+    session = client.session
+    session[SECOND_FACTOR_KEY] = second_factor
+    session.save()
+    moment = now()
+    UserSession.objects.create(
+        user=user,
+        key_hash=key_hash(session.session_key),
+        created_at=moment,
+        last_seen_at=moment,
+        expires_at=moment + timedelta(seconds=settings.SESSION_ABSOLUTE_SECONDS),
+        device=describe_device(user_agent),
+        second_factor=second_factor,
+    )
+    return client

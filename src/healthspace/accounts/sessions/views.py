@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from healthspace.accounts.models import Passkey, PatientLink
+from healthspace.accounts.sessions import services, throttle
+from healthspace.accounts.sessions.compromise import account_secure_after_compromise
+from healthspace.accounts.sessions.forms import CompromiseForm
+
+
+@login_required
+@require_GET
+def account_home(request: HttpRequest) -> HttpResponse:
+    verified = PatientLink.objects.filter(user=request.user).exists()
+    return render(request, "accounts/sessions/home.html", {"verified": verified})
+
+
+@login_required
+def compromised(request: HttpRequest) -> HttpResponse:
+    passkeys = list(Passkey.objects.filter(user=request.user).order_by("created_at"))
+    form = CompromiseForm(request.POST or None, user=request.user, passkeys=passkeys)
+    if request.method == "POST" and form.is_valid():
+        ended = account_secure_after_compromise(
+            request,
+            new_password=form.cleaned_data["new_password"],
+            passkey_ids=form.cleaned_data["passkeys"],
+            note=form.cleaned_data["note"],
+        )
+        return render(request, "accounts/sessions/compromised_done.html", {"ended": ended})
+    return render(
+        request, "accounts/sessions/compromised.html", {"form": form, "passkeys": passkeys}
+    )
+
+
+@login_required
+@require_GET
+def session_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "accounts/sessions/list.html", {"sessions": services.sessions_for(request)}
+    )
+
+
+@login_required
+@require_POST
+def session_end(request: HttpRequest, session_id: int) -> HttpResponse:
+    services.session_end_one(request, session_id=session_id, reason="ended-by-owner")
+    return redirect("accounts:sessions")
+
+
+@login_required
+@require_POST
+def sessions_end_others(request: HttpRequest) -> HttpResponse:
+    services.sessions_end_others(request, reason="ended-by-owner")
+    return redirect("accounts:sessions")
+
+
+@login_required
+@require_POST
+def logout_everywhere(request: HttpRequest) -> HttpResponse:
+    services.sessions_end_all(request.user, reason="logout-everywhere")
+    logout(request)
+    return redirect("web:login")
+
+
+@require_GET
+def unlock(request: HttpRequest, token: str) -> HttpResponse:
+    ok = throttle.unlock_with_token(token)
+    return render(request, "accounts/sessions/unlock.html", {"ok": ok}, status=200 if ok else 400)
