@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.messages import get_messages
 from django.templatetags.static import static
 from django.urls import reverse
@@ -22,5 +23,12 @@ def environment(**options: Any) -> Environment:
     loaders = [app_loader] if app_loader else []
     loaders.append(PackageLoader("nhsuk_frontend_jinja"))
     env = Environment(loader=ChoiceLoader(loaders), **options)  # noqa: S701 (autoescape set)
-    env.globals.update({"static": static, "url": url, "get_messages": get_messages})
+    env.globals.update(
+        {
+            "static": static,
+            "url": url,
+            "get_messages": get_messages,
+            "idle_seconds": settings.SESSION_COOKIE_AGE,
+        }
+    )
     return env

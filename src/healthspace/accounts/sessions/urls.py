@@ -10,4 +10,5 @@ urlpatterns = [
     path("sessions/end-others/", views.sessions_end_others, name="sessions-end-others"),
     path("sessions/logout-everywhere/", views.logout_everywhere, name="logout-everywhere"),
     path("unlock/<str:token>/", views.unlock, name="unlock"),
+    path("keepalive/", views.keepalive, name="keepalive"),
 ]

@@ -66,6 +66,13 @@ def logout_everywhere(request: HttpRequest) -> HttpResponse:
     return redirect("web:login")
 
 
+@login_required
+@require_GET
+def keepalive(request: HttpRequest) -> HttpResponse:
+    """Any request refreshes the idle timer (SESSION_SAVE_EVERY_REQUEST); this one says so."""
+    return HttpResponse(status=204)
+
+
 @require_GET
 def unlock(request: HttpRequest, token: str) -> HttpResponse:
     ok = throttle.unlock_with_token(token)
