@@ -19,6 +19,15 @@ class Action(StrEnum):
     VIEW_SCR = "scr.view"
     EXPORT_RECORD = "record.export"
     IMPORT_RECORDS = "record.import"
+    # identity (accounts): decided in accounts.linkage.services.linkage_decision until the
+    # access issue folds staff organisations into decide()
+    LINKAGE_ISSUE = "linkage.issue"
+    LINKAGE_VERIFY = "linkage.verify"
+    LINKAGE_LOOKUP = "linkage.lookup"
+    ACCOUNT_LINK_IN_PERSON = "account.link-in-person"
+    ACCOUNT_STAFF_CREATE = "account.staff-create"
+    ACCOUNT_STAFF_SETUP = "account.staff-setup"
+    ACCOUNT_COMPROMISE_REPORTED = "account.compromise-reported"
 
 
 # Commands an operator runs on the server, and what each may do.

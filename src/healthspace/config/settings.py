@@ -22,6 +22,8 @@ CSRF_TRUSTED_ORIGINS = [o for o in (env.get("CSRF_TRUSTED_ORIGINS", "") or "").s
 # Vault: key-encryption key (wraps each patient's data key) and the key of blind indexes.
 HEALTHSPACE_KEK = env.key_bytes("HEALTHSPACE_KEK")
 HEALTHSPACE_INDEX_KEY = env.key_bytes("HEALTHSPACE_INDEX_KEY")
+# The service's public address, for links printed by commands (staff set-up links).
+HEALTHSPACE_BASE_URL = env.get("HEALTHSPACE_BASE_URL", "http://127.0.0.1:8000")
 # Where FHIR references in exports point; the FHIR API issue serves this base.
 HEALTHSPACE_FHIR_BASE = env.get("HEALTHSPACE_FHIR_BASE", "http://127.0.0.1:8000/fhir/R4")
 # Where `healthspace up` looks for demo patients (Synthea bundles) before generating its own.

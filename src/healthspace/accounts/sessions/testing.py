@@ -16,6 +16,13 @@ from healthspace.core.clock import now
 def signed_in_client(
     user, *, user_agent: str = "Chrome/140 (Windows)", second_factor: str = "totp"
 ) -> Client:
+    if second_factor == "totp":
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        # a session that passed TOTP implies the user has a confirmed authenticator app
+        TOTPDevice.objects.get_or_create(
+            user=user, defaults={"name": "Test app", "confirmed": True}
+        )
     client = Client(HTTP_USER_AGENT=user_agent)
     client.force_login(user)
     session = client.session

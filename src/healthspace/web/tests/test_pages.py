@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from healthspace.access.actors import Actor
+from healthspace.accounts.sessions.testing import signed_in_client
 from healthspace.ops.demo import DEMO_PASSWORD_PATIENT, ensure_demo_logins
 from healthspace.records.models import Patient, Section
 from healthspace.records.selectors import scr_for
@@ -20,10 +21,15 @@ def demo(synthetic_patients):
 
 
 def _login(client, email: str) -> None:
+    """Password step through the real form, then the second factor completed as the factors
+    step would (the factor pages have their own tests and the browser tests drive them)."""
     response = client.post(
         reverse("web:login"), {"username": email, "password": DEMO_PASSWORD_PATIENT}
     )
     assert response.status_code == 302, response.content[:500]
+    user = get_user_model().objects.get(username=email)
+    signed_in = signed_in_client(user)
+    client.cookies = signed_in.cookies
 
 
 def test_home_and_login_pages_render_with_the_nhs_frontend(client):
@@ -98,7 +104,7 @@ def _patterns(resolver, prefix=""):
 
 # URL parameters that name something of the signed-in user's own (a session, a passkey) or
 # carry a signed token. Never a patient or record id: adding a name here needs a reason.
-ALLOWED_URL_PARAMETERS = {"token", "session_id", "passkey_id", "device_id"}
+ALLOWED_URL_PARAMETERS = {"token", "uidb64", "session_id", "passkey_id", "device_id"}
 
 
 def test_no_patient_page_takes_a_record_id_from_the_url():
