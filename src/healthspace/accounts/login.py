@@ -14,6 +14,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest
 
 from healthspace.accounts.factors import guards
+from healthspace.accounts.passwords import services as passwords
 from healthspace.accounts.sessions import services as sessions
 from healthspace.accounts.sessions import throttle
 
@@ -21,6 +22,10 @@ PENDING_USER = "hs_pending_user"
 PENDING_AT = "hs_pending_at"
 PENDING_MAX_SECONDS = 300
 GENERIC_ERROR = "Enter a correct email address and password."
+UNCONFIRMED_ERROR = (
+    "You need to confirm your email address before you can log in. Use the link we emailed "
+    "you, or reset your password to get a new one."
+)
 
 
 def normalise_identifier(email: str) -> str:
@@ -30,8 +35,8 @@ def normalise_identifier(email: str) -> str:
 def password_step(
     request: HttpRequest, *, email: str, password: str
 ) -> tuple[str, AbstractBaseUser | None, int]:
-    """Returns (outcome, user, retry_after): outcome is 'done', 'second-factor', 'throttled'
-    or 'failed'."""
+    """Returns (outcome, user, retry_after): outcome is 'done', 'second-factor', 'throttled',
+    'unconfirmed' (email address not confirmed yet) or 'failed'."""
     identifier = normalise_identifier(email)
     verdict = throttle.check(request, kind="login", identifier=identifier)
     if not verdict.allowed:
@@ -47,6 +52,9 @@ def password_step(
     )
     if user is None:
         return "failed", None, 0
+    # Only the password holder gets this far, so these answers reveal nothing.
+    if not passwords.email_confirmed(user):
+        return "unconfirmed", None, 0
     if guards.needs_second_factor_step(user):
         request.session.cycle_key()
         request.session[PENDING_USER] = user.pk
@@ -70,4 +78,6 @@ def login_complete(request: HttpRequest, user: AbstractBaseUser, *, second_facto
     if not hasattr(user, "backend"):
         user.backend = "django.contrib.auth.backends.ModelBackend"
     login(request, user)
+    # when the password (and factor) were last proven: factor changes ask again after 10 min
+    request.session["hs_auth_at"] = time.time()
     sessions.session_start(request, user, second_factor=second_factor)

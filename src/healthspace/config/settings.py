@@ -24,6 +24,12 @@ HEALTHSPACE_KEK = env.key_bytes("HEALTHSPACE_KEK")
 HEALTHSPACE_INDEX_KEY = env.key_bytes("HEALTHSPACE_INDEX_KEY")
 # The service's public address, for links printed by commands (staff set-up links).
 HEALTHSPACE_BASE_URL = env.get("HEALTHSPACE_BASE_URL", "http://127.0.0.1:8000")
+# Passkeys (WebAuthn): relying party id and allowed origins. Empty: the request's host
+# (without port) and its scheme+host. Set both in production behind a proxy.
+HEALTHSPACE_WEBAUTHN_RP_ID = env.get("HEALTHSPACE_WEBAUTHN_RP_ID", "") or ""
+HEALTHSPACE_WEBAUTHN_ORIGINS = [
+    o for o in (env.get("HEALTHSPACE_WEBAUTHN_ORIGINS", "") or "").split(",") if o
+]
 # Where FHIR references in exports point; the FHIR API issue serves this base.
 HEALTHSPACE_FHIR_BASE = env.get("HEALTHSPACE_FHIR_BASE", "http://127.0.0.1:8000/fhir/R4")
 # Where `healthspace up` looks for demo patients (Synthea bundles) before generating its own.
@@ -120,7 +126,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 PASSWORD_HASHERS = [
-    "django.contrib.auth.hashers.Argon2PasswordHasher",  # Argon2id
+    # Argon2id over the NFKC form of the password (the same passphrase typed on another
+    # keyboard or OS still matches); keeps the "argon2" algorithm name
+    "healthspace.accounts.passwords.hashers.Argon2NFKCPasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
 ]
 AUTH_PASSWORD_VALIDATORS = [

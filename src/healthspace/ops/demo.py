@@ -28,6 +28,9 @@ DEMO_PRACTICE = ("Y00001", "Riverside Medical Practice")
 # Loudly marked demo passwords: printed by `healthspace up`, only for the demo database.
 DEMO_PASSWORD_PATIENT = "demo-patient-not-a-real-password"  # noqa: S105 (demo)
 DEMO_PASSWORD_CLINICIAN = "demo-clinician-not-a-real-password"  # noqa: S105 (demo)
+# Demo patient 1 has an authenticator app with this secret (printed by `healthspace up`),
+# so the demo shows a login with a second factor without setting one up first.
+DEMO_TOTP_SECRET = "HSDEMOHSDEMOHSDEMOHSDEMOHSDEMO22"  # noqa: S105 (demo)
 
 
 @dataclass
@@ -36,6 +39,7 @@ class DemoLogin:
     password: str
     role: str
     nhs_number: str | None = None
+    totp_secret: str | None = None
 
 
 def load_demo_records() -> tuple[str, ImportReport | None]:
@@ -55,7 +59,7 @@ def load_demo_records() -> tuple[str, ImportReport | None]:
     return "generated synthetic patients (shared Synthea data not found)", report
 
 
-def ensure_demo_logins(count: int = 3) -> list[DemoLogin]:
+def ensure_demo_logins(count: int = 3, *, with_totp: bool = False) -> list[DemoLogin]:
     user_model = get_user_model()
     logins: list[DemoLogin] = []
     practice = organisation_get_or_create(ods_code=DEMO_PRACTICE[0], name=DEMO_PRACTICE[1])
@@ -100,7 +104,15 @@ def ensure_demo_logins(count: int = 3) -> list[DemoLogin]:
             linked = PatientLink.objects.filter(user=user).values_list(
                 "patient__nhs_number", flat=True
             )
-            logins.append(DemoLogin(email, DEMO_PASSWORD_PATIENT, "patient", linked.first()))
+            secret = None
+            if n == 1 and with_totp:
+                from healthspace.accounts.factors.services import totp_demo_device
+
+                totp_demo_device(user, DEMO_TOTP_SECRET)
+                secret = DEMO_TOTP_SECRET
+            logins.append(
+                DemoLogin(email, DEMO_PASSWORD_PATIENT, "patient", linked.first(), secret)
+            )
         email = f"clinician@{DEMO_DOMAIN}"
         user = user_model.objects.filter(username=email).first()
         if user is None:

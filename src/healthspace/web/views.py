@@ -8,7 +8,8 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from healthspace.accounts.actors import actor_for_user
 from healthspace.accounts.factors.guards import scr_allowed_for_session, second_factor_url
-from healthspace.accounts.login import GENERIC_ERROR, password_step
+from healthspace.accounts.login import GENERIC_ERROR, UNCONFIRMED_ERROR, password_step
+from healthspace.accounts.passwords.services import password_change_required
 from healthspace.core.errors import NotFound
 from healthspace.records.selectors import scr_for
 
@@ -36,6 +37,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
             request, email=form.cleaned_data["username"], password=form.cleaned_data["password"]
         )
         if outcome == "done":
+            if password_change_required(request.user):
+                return redirect("accounts:password-change")
             return redirect(next_url or "web:record")
         if outcome == "second-factor":
             return redirect(second_factor_url() + (f"?next={next_url}" if next_url else ""))
@@ -45,6 +48,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 f"Too many attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
                 429,
             )
+        elif outcome == "unconfirmed":
+            error = UNCONFIRMED_ERROR
         else:
             error = GENERIC_ERROR
     elif request.method == "POST":

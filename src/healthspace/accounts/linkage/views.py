@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from healthspace.accounts.actors import actor_for_user
+from healthspace.accounts.factors import guards
 from healthspace.accounts.linkage import selectors, services, staff
 from healthspace.accounts.linkage.forms import (
     InPersonForm,
@@ -37,6 +38,9 @@ def registration_clerk_only(view: Callable[..., HttpResponse]) -> Callable[..., 
     def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         if not selectors.is_registration_clerk(request.user):
             raise Http404
+        # staff act only in a session that passed a passkey (phishing-resistant)
+        if not guards.staff_allowed_for_session(request):
+            return redirect(guards.second_factor_url())
         return view(request, *args, **kwargs)
 
     return wrapped
@@ -137,6 +141,10 @@ def verify(request: HttpRequest) -> HttpResponse:
         raise Http404
     if status == "unconfirmed":
         return render(request, "accounts/linkage/verify_unconfirmed.html", {})
+    # A second factor first: otherwise whoever knew only the password could, at the first
+    # login after linking, register their own factor in front of the record.
+    if not (guards.has_confirmed_factor(request.user) and guards.session_factor(request)):
+        return render(request, "accounts/linkage/verify_needs_factor.html", {})
     form = VerifyForm(request.POST or None)
     error, http_status = None, 200
     if request.method == "POST" and form.is_valid():

@@ -155,3 +155,14 @@ def password_changed(request: HttpRequest, user, *, reason: str) -> int:
     update_session_auth_hash(request, user)  # cycles the session key
     UserSession.objects.filter(key_hash=old_hash).update(key_hash=key_hash(_session_key(request)))
     return ended
+
+
+def session_step_up(request: HttpRequest, *, second_factor: str) -> None:
+    """A logged-in session passed a second factor (privilege change): rotate the session
+    key (ASVS 7.2.4) and record the factor on the session's row."""
+    old_hash = key_hash(_session_key(request))
+    request.session.cycle_key()
+    request.session[SECOND_FACTOR_KEY] = second_factor
+    UserSession.objects.filter(key_hash=old_hash, user=request.user).update(
+        key_hash=key_hash(_session_key(request)), second_factor=second_factor
+    )

@@ -42,6 +42,12 @@ ADDRESS_FREE_FAILURES = 20
 ADDRESS_MAX_DELAY = 900
 ADDRESS_BLOCK_AFTER = 50
 UNLOCK_SALT = "healthspace.accounts.unlock"
+_WHAT = {
+    "login": "password",
+    "second-factor": "security code",
+    "linkage": "linkage details",
+    "reset": "details",
+}
 THROTTLED = "throttled"
 
 
@@ -157,18 +163,20 @@ def record(
             .order_by("-occurred_at")
             .values_list("success", "reason")[: ACCOUNT_LOCK_AFTER + 5]
         )
-        # every failure from the 10th on starts a lock of up to an hour (see check)
-        if _consecutive_failures(recent) >= ACCOUNT_LOCK_AFTER:
+        # every failure from the 10th on starts a lock of up to an hour (see check). Reset
+        # and registration requests are only slowed: a lock (and its email) there would let
+        # anyone alarm or lock out the owner of any address.
+        if kind != "reset" and _consecutive_failures(recent) >= ACCOUNT_LOCK_AFTER:
             owner = get_user_model().objects.filter(username=identifier.strip().lower()).first()
             if owner is not None:
-                _lock(request, owner)
+                _lock(request, owner, kind)
 
 
 def record_throttled(request: HttpRequest, *, kind: str, identifier: str) -> None:
     record(request, kind=kind, identifier=identifier, success=False, reason=THROTTLED)
 
 
-def _lock(request: HttpRequest, user) -> None:
+def _lock(request: HttpRequest, user, kind: str = "login") -> None:
     account, _ = Account.objects.get_or_create(user=user)
     account.locked_until = now() + timedelta(seconds=LOCK_SECONDS)
     account.save(update_fields=["locked_until"])
@@ -177,7 +185,8 @@ def _lock(request: HttpRequest, user) -> None:
     transaction.on_commit(
         lambda: send_mail(
             "Your HealthSpace account is locked for an hour",
-            "Someone entered the wrong password for your HealthSpace account many times, "
+            f"Someone entered the wrong {_WHAT.get(kind, 'details')} for your HealthSpace "
+            "account many times, "
             "so we have locked it for up to an hour.\n\n"
             f"If this was you, unlock it now:\n{link}\n\n"
             "If it was not you, unlock it and then change your password. "

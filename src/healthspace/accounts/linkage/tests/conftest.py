@@ -97,10 +97,32 @@ def other_clerk(patients):
 def sign_in():
     """Log a user in as the login page does (login_complete), so the session is recorded."""
 
-    def do(client, user) -> None:
+    def do(client, user, second_factor: str | None = None) -> None:
+        # Patients have an authenticator app and staff a passkey, and the session passed it:
+        # the pages here require that (second factors have their own tests).
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        from healthspace.accounts.models import Account, Passkey
+        from healthspace.core.clock import now
+
+        staff = Account.objects.filter(user=user, kind=Account.Kind.STAFF).exists()
+        if second_factor is None:
+            second_factor = "passkey" if staff else "totp"
+        if second_factor == "passkey":
+            Passkey.objects.get_or_create(
+                user=user,
+                name="Test key",
+                defaults={
+                    "credential_id": f"test-{user.pk}",
+                    "public_key": b"k",
+                    "created_at": now(),
+                },
+            )
+        elif second_factor == "totp":
+            TOTPDevice.objects.get_or_create(user=user, defaults={"name": "App", "confirmed": True})
         request = RequestFactory().get("/")
         request.session = import_module(settings.SESSION_ENGINE).SessionStore()
-        login_complete(request, user, second_factor="")
+        login_complete(request, user, second_factor=second_factor)
         request.session.save()
         client.cookies[settings.SESSION_COOKIE_NAME] = request.session.session_key
 

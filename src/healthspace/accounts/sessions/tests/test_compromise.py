@@ -21,7 +21,7 @@ def patient_user(synthetic_patients):
     user = get_user_model().objects.create_user(
         username="p@example.org", email="p@example.org", password=OLD
     )
-    Account.objects.create(user=user)
+    Account.objects.create(user=user, email_confirmed_at=now())
     patient = Patient.objects.first()
     PatientLink.objects.create(user=user, patient=patient, verified_at=now(), verified_by="test")
     for name in ("My phone", "Unknown key"):

@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from healthspace.accounts.models import Account, UserSession
 from healthspace.accounts.sessions.services import describe_device
+from healthspace.core.clock import now
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple 42"
@@ -28,7 +29,7 @@ def user(db):
     u = get_user_model().objects.create_user(
         username="pat@example.org", email="pat@example.org", password=PASSWORD
     )
-    Account.objects.create(user=u)
+    Account.objects.create(user=u, email_confirmed_at=now())
     return u
 
 
@@ -98,7 +99,7 @@ def test_log_out_other_devices_keeps_this_one(user):
 
 def test_session_list_shows_devices_and_ends_only_my_own(user):
     other = get_user_model().objects.create_user(username="other@example.org", password=PASSWORD)
-    Account.objects.create(user=other)
+    Account.objects.create(user=other, email_confirmed_at=now())
     theirs = _logged_in(other)
     mine = _logged_in(user, FIREFOX_LINUX)
     _logged_in(user)

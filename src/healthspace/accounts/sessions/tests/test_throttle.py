@@ -14,6 +14,7 @@ from django.urls import reverse
 from healthspace.accounts.models import Account, AuthAttempt
 from healthspace.accounts.sessions import throttle
 from healthspace.core import clock
+from healthspace.core.clock import now
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "correct horse battery staple 42"
@@ -42,7 +43,7 @@ def owner(db):
     user = get_user_model().objects.create_user(
         username="owner@example.org", email="owner@example.org", password=PASSWORD
     )
-    Account.objects.create(user=user)
+    Account.objects.create(user=user, email_confirmed_at=now())
     return user
 
 

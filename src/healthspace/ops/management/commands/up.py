@@ -51,9 +51,21 @@ class Command(BaseCommand):
             self.stdout.write("")
             self.stdout.write("=" * 72)
             self.stdout.write("DEMO LOGINS (synthetic patients; demo passwords, not for real use)")
-            for login in ensure_demo_logins():
+            logins = ensure_demo_logins(with_totp=True)
+            for login in logins:
                 extra = f"  NHS number {login.nhs_number}" if login.nhs_number else ""
                 self.stdout.write(f"  {login.role:<10} {login.email:<38} {login.password}{extra}")
+            for login in logins:
+                if login.totp_secret:
+                    self.stdout.write(
+                        f"  {login.email} has an authenticator app: add the secret "
+                        f"{login.totp_secret} to yours, or get a code with\n"
+                        f'    .venv/bin/python -c "import pyotp; '
+                        f"print(pyotp.TOTP('{login.totp_secret}').now())\""
+                    )
+            self.stdout.write(
+                "  The others set up a second factor (passkey or app) at their first login."
+            )
             self.stdout.write("=" * 72)
         if no_serve:
             return
