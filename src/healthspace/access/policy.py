@@ -28,6 +28,8 @@ class Action(StrEnum):
     ACCOUNT_STAFF_CREATE = "account.staff-create"
     ACCOUNT_STAFF_SETUP = "account.staff-setup"
     ACCOUNT_COMPROMISE_REPORTED = "account.compromise-reported"
+    ACCOUNT_SECOND_FACTOR_CHANGED = "account.second-factor-changed"
+    ACCOUNT_STAFF_PASSKEYS_RESET = "account.staff-passkeys-reset"
 
 
 # Commands an operator runs on the server, and what each may do.

@@ -91,6 +91,23 @@ def _record(request: HttpRequest, user, *, ok: bool, reason: str) -> None:
 
 
 def _tell_owner(user, subject: str, body: str) -> None:
+    """Every change to how an account logs in is audited (in the caller's transaction) and
+    emailed to its owner."""
+    from healthspace.access.policy import Action
+    from healthspace.accounts.actors import actor_for_user
+    from healthspace.accounts.models import PatientLink
+    from healthspace.audit.services import audit_record
+
+    with transaction.atomic():
+        audit_record(
+            actor=actor_for_user(user),
+            action=Action.ACCOUNT_SECOND_FACTOR_CHANGED,
+            patient_id=PatientLink.objects.filter(user=user)
+            .values_list("patient_id", flat=True)
+            .first(),
+            outcome="success",
+            reason=subject[:200],
+        )
     address = user.email or user.get_username()
     if "@" not in address:
         return

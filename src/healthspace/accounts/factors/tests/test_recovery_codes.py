@@ -64,3 +64,17 @@ def test_wrong_codes_are_throttled(basic_user, request_for):
         services.recovery_code_use(request=request_for(), user=basic_user, code="aaaaa-aaaaa")
     refused = services.recovery_code_use(request=request_for(), user=basic_user, code=codes[0])
     assert (refused.ok, refused.reason) == (False, "throttled")
+
+
+def test_every_change_to_the_second_factors_is_audited(db):
+    from django.contrib.auth import get_user_model
+
+    from healthspace.accounts.factors import services
+    from healthspace.audit.models import AuditEvent
+
+    user = get_user_model().objects.create_user(username="a@example.org", email="a@example.org")
+    services.recovery_codes_generate(user=user)
+    services.recovery_codes_regenerate(user=user)
+    events = AuditEvent.objects.filter(action="account.second-factor-changed")
+    assert events.count() >= 1
+    assert all(e.actor == f"patient:user:{user.pk}" for e in events)
