@@ -9,18 +9,15 @@ from django.utils import timezone
 from healthspace.accounts.linkage.services import LinkageDetails
 from healthspace.core import nhs_numbers
 from healthspace.core.clock import now
+from healthspace.web.forms import error_list as web_error_list
 
 # Where each field's error links to in the error summary (the first input of the field).
 ANCHORS = {"birth_day": "birth_date-day"}
 
 
 def error_list(form: forms.Form, *, id_prefix: str = "id_") -> list[dict[str, str]]:
-    """The NHS.UK error summary's list: one entry per field error, linking to the field."""
-    return [
-        {"text": str(message), "href": f"#{ANCHORS.get(name, f'{id_prefix}{name}')}"}
-        for name, messages in form.errors.items()
-        for message in messages
-    ]
+    """The NHS.UK error summary's list, linking each error to its field."""
+    return web_error_list(form, anchors=ANCHORS, id_prefix=id_prefix)
 
 
 def field_error(form: forms.Form, name: str) -> str | None:

@@ -7,22 +7,9 @@ from django import forms
 from django.contrib.auth import get_user_model, password_validation
 
 from healthspace.accounts.passwords.validators import MAX_LENGTH
+from healthspace.web.forms import NHSForm
 
 EMAIL_MAX = 150  # Django's username length; the username is the address
-
-
-class NHSForm(forms.Form):
-    """Errors in the shape of the NHS.UK error summary and error message components."""
-
-    def error_list(self) -> list[dict[str, str]]:
-        return [
-            {"text": errors[0], "href": f"#id_{name}" if name != "__all__" else "#maincontent"}
-            for name, errors in self.errors.items()
-        ]
-
-    def error_for(self, name: str) -> dict[str, str] | None:
-        errors = self.errors.get(name)
-        return {"text": errors[0]} if errors else None
 
 
 def _email_field() -> forms.EmailField:

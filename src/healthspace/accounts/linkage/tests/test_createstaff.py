@@ -16,7 +16,7 @@ from healthspace.accounts.models import Account, UserSession
 from healthspace.audit.models import AuditEvent
 from healthspace.records.services import organisation_get_or_create
 
-pytestmark = [pytest.mark.django_db, pytest.mark.urls(f"{__package__}.urls_with_passkey_stub")]
+pytestmark = pytest.mark.django_db
 
 SETUP = "/account/staff/setup/"
 PASSCODE = "kettle orbit lantern 9431"
