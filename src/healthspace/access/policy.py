@@ -13,10 +13,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from healthspace.access.actors import Actor
+from healthspace.access.context import AccessContext, ConsentState, Permission, Relationship
+from healthspace.access.roles import Activity, Role
 
 
 class Action(StrEnum):
     VIEW_SCR = "scr.view"
+    VIEW_DEMOGRAPHICS = "demographics.view"
     EXPORT_RECORD = "record.export"
     IMPORT_RECORDS = "record.import"
     # identity (accounts): decided in accounts.linkage.services.linkage_decision until the
@@ -49,24 +52,113 @@ class Decision:
 
 DENY_NO_RELATIONSHIP = Decision(False, "no-legitimate-relationship")
 
+# Sections of the SCR (records.models.Section values). Kept here as plain names so this
+# module stays pure and below records in the dependency order.
+CORE_SECTIONS = frozenset({"medications", "allergies", "adverse_reactions"})
+DEMOGRAPHICS = "demographics"
+
+ALERT = "alert-privacy-officer"
+AUDIT = "audit"
+RECORD_REASON = "record-reason"
+
 
 def decide(
     actor: Actor,
     action: Action,
     patient_id: uuid.UUID | None,
     section: str | None = None,
+    context: AccessContext | None = None,
 ) -> Decision:
     if actor.kind == "system":
         purpose = actor.id.removeprefix("cli:")
         if action in SYSTEM_PURPOSES.get(purpose, frozenset()):
-            return Decision(True, f"operator-command:{purpose}", ("audit",))
+            return Decision(True, f"operator-command:{purpose}", (AUDIT,))
         return Decision(False, "command-not-permitted")
     if actor.kind == "patient":
-        if action in (Action.VIEW_SCR, Action.EXPORT_RECORD):
-            if actor.patient_id is not None and patient_id == actor.patient_id:
-                return Decision(True, "own-record", ("audit",))
-            return DENY_NO_RELATIONSHIP
-        return Decision(False, "not-permitted-for-patients")
-    # Staff rules (relationship, permission to view, consent) come with the access issue:
-    # until then staff and anonymous callers see nothing.
+        return _patient(actor, action, patient_id, section, context)
+    if actor.kind == "staff":
+        return _staff(actor, action, section, context)
     return DENY_NO_RELATIONSHIP
+
+
+def _patient(
+    actor: Actor,
+    action: Action,
+    patient_id: uuid.UUID | None,
+    section: str | None,
+    context: AccessContext | None,
+) -> Decision:
+    if action not in (Action.VIEW_SCR, Action.EXPORT_RECORD, Action.VIEW_DEMOGRAPHICS):
+        return Decision(False, "not-permitted-for-patients")
+    if actor.patient_id is not None and patient_id == actor.patient_id:
+        # Their own record, whatever its consent state: hiding or dissent limit staff.
+        return Decision(True, "own-record", (AUDIT,))
+    if (
+        Role.CARER in actor.roles
+        and context is not None
+        and action == Action.VIEW_SCR
+        and section is not None
+        and section in context.granted_sections
+    ):
+        return Decision(True, "carer-grant", (AUDIT,))
+    return DENY_NO_RELATIONSHIP
+
+
+def _staff(
+    actor: Actor, action: Action, section: str | None, context: AccessContext | None
+) -> Decision:
+    roles = actor.roles
+    if context is None:
+        return DENY_NO_RELATIONSHIP  # a guard that gathered nothing gets nothing
+    if action == Action.VIEW_DEMOGRAPHICS:
+        if not roles & {Role.REGISTRATION_CLERK, Role.CLINICIAN}:
+            return Decision(False, "role-has-no-patient-access")
+        if context.relationship == Relationship.CARE_TEAM:
+            return Decision(True, "care-team", (AUDIT,))
+        return DENY_NO_RELATIONSHIP
+    if action != Action.VIEW_SCR:
+        return Decision(False, "not-permitted-for-staff")
+    if Role.CLINICIAN not in roles:
+        # clerks: demographics only; privacy officers: cases, no clinical view unless also
+        # clinicians; operators: no clinical data at all
+        return Decision(False, "role-has-no-clinical-access")
+
+    consent = context.consent
+    emergency = context.permission == Permission.EMERGENCY
+    if consent in (ConsentState.HIDDEN, ConsentState.DELETION_REQUESTED):
+        return Decision(False, "record-hidden")  # unhiding is a privacy officer's decision
+    if consent == ConsentState.DELETED:
+        return Decision(False, "record-deleted")
+    if consent == ConsentState.DISSENT and not emergency:
+        return Decision(False, "patient-dissented")
+
+    obligations: list[str] = [AUDIT]
+    if emergency:
+        reason = "emergency-access"
+        obligations += [ALERT, RECORD_REASON]
+    else:
+        if context.relationship == Relationship.NONE:
+            return DENY_NO_RELATIONSHIP
+        if context.permission == Permission.REFUSED:
+            return Decision(False, "permission-refused")
+        if context.permission == Permission.NOT_ASKED:
+            return Decision(False, "permission-not-asked")
+        reason = (
+            "permission-given"
+            if context.permission == Permission.GIVEN
+            else "patient-cannot-be-asked"
+        )
+        if context.permission == Permission.CANNOT_BE_ASKED:
+            obligations.append(RECORD_REASON)
+        if context.relationship == Relationship.SELF_CLAIMED:
+            reason += "+self-claimed-relationship"
+            obligations += [ALERT, RECORD_REASON]
+
+    if section is None or section in CORE_SECTIONS or section == DEMOGRAPHICS:
+        return Decision(True, reason, tuple(dict.fromkeys(obligations)))
+    # additional information: the activity, and the patient's agreement (or an emergency)
+    if Activity.ADDITIONAL_INFORMATION not in actor.roles:
+        return Decision(False, "activity-not-held")
+    if consent != ConsentState.CORE_AND_ADDITIONAL and not emergency:
+        return Decision(False, "no-consent-to-additional")
+    return Decision(True, reason, tuple(dict.fromkeys(obligations)))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from healthspace.access.actors import Actor
-from healthspace.access.roles import STAFF_ROLES
+from healthspace.access.roles import STAFF_GROUPS, STAFF_ROLES
 
 
 def actor_for_user(user: Any) -> Actor:
@@ -15,7 +15,7 @@ def actor_for_user(user: Any) -> Actor:
     link = getattr(user, "patient_link", None)
     if link is not None:
         return Actor("patient", f"user:{user.pk}", patient_id=link.patient_id)
-    roles = frozenset(g.name for g in user.groups.all() if g.name in STAFF_ROLES)
-    if roles:
+    roles = frozenset(g.name for g in user.groups.all() if g.name in STAFF_GROUPS)
+    if roles & STAFF_ROLES:
         return Actor("staff", f"user:{user.pk}", roles=roles)
     return Actor("patient", f"user:{user.pk}")  # basic account: no record

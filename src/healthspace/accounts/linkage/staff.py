@@ -21,7 +21,7 @@ from django.db import transaction
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from healthspace.access.actors import Actor
-from healthspace.access.roles import Role
+from healthspace.access.roles import STAFF_GROUPS, STAFF_ROLES
 from healthspace.accounts.login import normalise_identifier
 from healthspace.accounts.models import Account
 from healthspace.audit.services import audit_record
@@ -56,10 +56,14 @@ def staff_account_create(
         raise InvalidInput(f"{email!r} is not a valid email address.") from exc
     wanted = list(dict.fromkeys(r.strip() for r in roles))
     if not wanted:
-        raise InvalidInput(f"Give at least one --role ({', '.join(Role)}).")
-    unknown = [r for r in wanted if r not in set(Role)]
+        raise InvalidInput(f"Give at least one --role ({', '.join(sorted(STAFF_GROUPS))}).")
+    unknown = [r for r in wanted if r not in STAFF_GROUPS]
     if unknown:
-        raise InvalidInput(f"Unknown role {', '.join(unknown)}: the roles are {', '.join(Role)}.")
+        raise InvalidInput(
+            f"Unknown role {', '.join(unknown)}: the roles are {', '.join(sorted(STAFF_GROUPS))}."
+        )
+    if not set(wanted) & STAFF_ROLES:
+        raise InvalidInput("Give at least one role; an activity alone is not a role.")
     organisation = Organisation.objects.filter(ods_code=ods_code.strip().upper()).first()
     if organisation is None:
         known = list(

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.urls import reverse
 
 from healthspace.access.actors import Actor
-from healthspace.access.roles import Role
+from healthspace.access.roles import STAFF_GROUPS
 from healthspace.accounts.linkage import staff
 from healthspace.core.errors import InvalidInput
 
@@ -29,7 +29,7 @@ class Command(BaseCommand):
             default=[],
             dest="roles",
             metavar="ROLE",
-            help=f"repeat for several roles; one of: {', '.join(Role)}",
+            help=f"repeat for several; roles and activities: {', '.join(sorted(STAFF_GROUPS))}",
         )
         parser.add_argument("--org", dest="ods", help="ODS code of their organisation")
         parser.add_argument("--name", default="", help='full name, e.g. "Sam Taylor"')

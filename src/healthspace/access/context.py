@@ -1,0 +1,42 @@
+"""What decide() needs to know besides who asks: the facts a guard gathers (consent state,
+relationship, permission to view) before asking. Names live here, in one module."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class ConsentState(StrEnum):
+    IMPLIED = "implied"  # default: core SCR exists (implied consent)
+    CORE_AND_ADDITIONAL = "core-and-additional"  # express consent to core + additional
+    CORE_ONLY = "core-only"  # express consent to core only
+    DISSENT = "dissent"  # express dissent before creation: no SCR
+    HIDDEN = "hidden"  # staff see only that the record is hidden
+    DELETION_REQUESTED = "deletion-requested"
+    DELETED = "deleted"
+
+
+class Relationship(StrEnum):
+    CARE_TEAM = "care-team"  # the patient's registered practice (or a team treating them)
+    SELF_CLAIMED = "self-claimed"  # claimed with a reason: expires, alerts the privacy officer
+    NONE = "none"
+
+
+class Permission(StrEnum):
+    """Permission to view, asked every time (per patient per session)."""
+
+    NOT_ASKED = "not-asked"
+    GIVEN = "given"
+    REFUSED = "refused"
+    CANNOT_BE_ASKED = "cannot-be-asked"  # e.g. unconscious: best interest, recorded
+    EMERGENCY = "emergency"  # emergency access with a reason: overrides, alerts
+
+
+@dataclass(frozen=True)
+class AccessContext:
+    consent: ConsentState = ConsentState.IMPLIED
+    relationship: Relationship = Relationship.NONE
+    permission: Permission = Permission.NOT_ASKED
+    # a carer's grant: the sections the patient shared with them (sharing issue)
+    granted_sections: frozenset[str] = field(default_factory=frozenset)

@@ -1,0 +1,172 @@
+"""The authorization matrix: every role x action x consent state x relationship x
+permission answer x section, against the grids below. The grids are the specification,
+written by hand (not derived from decide()); 0 unexpected allows, 0 unexpected denials.
+
+Grid cells, for a clinician viewing the SCR, by relationship (rows) and permission to view
+(columns: not asked, given, refused, cannot be asked, emergency):
+    -  nothing
+    C  core sections only (medications, allergies, adverse reactions)
+    A  core and additional information (additional needs the activity too)
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+
+import pytest
+
+from healthspace.access.actors import Actor
+from healthspace.access.context import AccessContext, ConsentState, Permission, Relationship
+from healthspace.access.policy import ALERT, Action, decide
+from healthspace.access.roles import Activity, Role
+
+PERMISSIONS = [
+    Permission.NOT_ASKED,
+    Permission.GIVEN,
+    Permission.REFUSED,
+    Permission.CANNOT_BE_ASKED,
+    Permission.EMERGENCY,
+]
+RELATIONSHIPS = [Relationship.CARE_TEAM, Relationship.SELF_CLAIMED, Relationship.NONE]
+
+#                     not-asked given refused cannot emergency
+GRIDS: dict[ConsentState, dict[Relationship, str]] = {
+    ConsentState.IMPLIED: {
+        Relationship.CARE_TEAM:    "- C - C A",
+        Relationship.SELF_CLAIMED: "- C - C A",
+        Relationship.NONE:         "- - - - A",
+    },
+    ConsentState.CORE_AND_ADDITIONAL: {
+        Relationship.CARE_TEAM:    "- A - A A",
+        Relationship.SELF_CLAIMED: "- A - A A",
+        Relationship.NONE:         "- - - - A",
+    },
+    ConsentState.CORE_ONLY: {
+        Relationship.CARE_TEAM:    "- C - C A",
+        Relationship.SELF_CLAIMED: "- C - C A",
+        Relationship.NONE:         "- - - - A",
+    },
+    # dissent: no SCR; only emergency access, which alerts
+    ConsentState.DISSENT: {
+        Relationship.CARE_TEAM:    "- - - - A",
+        Relationship.SELF_CLAIMED: "- - - - A",
+        Relationship.NONE:         "- - - - A",
+    },
+    # hidden: staff see only that it is hidden; not even in an emergency
+    ConsentState.HIDDEN: {r: "- - - - -" for r in RELATIONSHIPS},
+    ConsentState.DELETION_REQUESTED: {r: "- - - - -" for r in RELATIONSHIPS},
+    ConsentState.DELETED: {r: "- - - - -" for r in RELATIONSHIPS},
+}  # fmt: skip
+
+CORE, ADDITIONAL = "allergies", "problems"
+
+# Staff as operators create them: roles and activities.
+STAFF = {
+    "clinician": {Role.CLINICIAN},
+    "clinician+additional": {Role.CLINICIAN, Activity.ADDITIONAL_INFORMATION},
+    "clerk": {Role.REGISTRATION_CLERK},
+    "privacy-officer": {Role.PRIVACY_OFFICER},
+    "privacy-officer+clinician": {Role.PRIVACY_OFFICER, Role.CLINICIAN},
+    "operator": {Role.OPERATOR},
+}
+STAFF_ACTIONS = [
+    Action.VIEW_SCR,
+    Action.VIEW_DEMOGRAPHICS,
+    Action.EXPORT_RECORD,
+    Action.IMPORT_RECORDS,
+]
+
+
+def expected_staff(name: str, action: Action, consent, rel, perm, section: str) -> bool:
+    roles = STAFF[name]
+    if action == Action.VIEW_DEMOGRAPHICS:
+        # clerks and clinicians of the patient's care team; consent does not hide who
+        # the patient is from their own practice's reception
+        return (
+            bool(roles & {Role.REGISTRATION_CLERK, Role.CLINICIAN})
+            and rel == Relationship.CARE_TEAM
+        )
+    if action != Action.VIEW_SCR or Role.CLINICIAN not in roles:
+        return False
+    cell = GRIDS[consent][rel].split()[PERMISSIONS.index(perm)]
+    if section == CORE:
+        return cell in ("C", "A")
+    return cell == "A" and Activity.ADDITIONAL_INFORMATION in roles
+
+
+CASES = list(
+    itertools.product(
+        STAFF, STAFF_ACTIONS, ConsentState, RELATIONSHIPS, PERMISSIONS, [CORE, ADDITIONAL]
+    )
+)
+
+
+def test_the_matrix_covers_every_combination():
+    assert len(CASES) == 6 * 4 * 7 * 3 * 5 * 2 == 5040
+
+
+@pytest.mark.parametrize("name", list(STAFF))
+def test_staff_decisions_match_the_grids(name):
+    patient = uuid.uuid4()
+    actor = Actor("staff", f"user:{name}", roles=frozenset(STAFF[name]))
+    wrong = []
+    for _, action, consent, rel, perm, section in (c for c in CASES if c[0] == name):
+        context = AccessContext(consent=consent, relationship=rel, permission=perm)
+        got = decide(actor, action, patient, section, context).allowed
+        want = expected_staff(name, action, consent, rel, perm, section)
+        if got != want:
+            wrong.append(f"{action} {consent} {rel} {perm} {section}: got {got}, want {want}")
+    assert not wrong, "\n".join(wrong[:20])
+
+
+def test_emergency_and_self_claimed_access_alert_the_privacy_officer():
+    actor = Actor("staff", "user:1", roles=frozenset({Role.CLINICIAN}))
+    for rel, perm, alerts in [
+        (Relationship.CARE_TEAM, Permission.GIVEN, False),
+        (Relationship.SELF_CLAIMED, Permission.GIVEN, True),
+        (Relationship.NONE, Permission.EMERGENCY, True),
+        (Relationship.CARE_TEAM, Permission.EMERGENCY, True),
+    ]:
+        decision = decide(
+            actor,
+            Action.VIEW_SCR,
+            uuid.uuid4(),
+            CORE,
+            AccessContext(relationship=rel, permission=perm),
+        )
+        assert decision.allowed
+        assert (ALERT in decision.obligations) is alerts, (rel, perm)
+
+
+def test_staff_with_no_gathered_context_get_nothing():
+    actor = Actor(
+        "staff", "user:1", roles=frozenset({Role.CLINICIAN, Activity.ADDITIONAL_INFORMATION})
+    )
+    assert not decide(actor, Action.VIEW_SCR, uuid.uuid4(), CORE).allowed
+
+
+@pytest.mark.parametrize("consent", list(ConsentState))
+@pytest.mark.parametrize("section", [CORE, ADDITIONAL, None])
+def test_patients_always_see_their_own_record_and_never_anyone_elses(consent, section):
+    mine, theirs = uuid.uuid4(), uuid.uuid4()
+    me = Actor("patient", "user:1", patient_id=mine)
+    context = AccessContext(consent=consent)
+    for action in (Action.VIEW_SCR, Action.EXPORT_RECORD):
+        assert decide(me, action, mine, section, context).allowed
+        assert not decide(me, action, theirs, section, context).allowed
+    assert not decide(me, Action.IMPORT_RECORDS, mine, section, context).allowed
+
+
+@pytest.mark.parametrize("section", [CORE, ADDITIONAL, "medications"])
+def test_a_carer_sees_only_the_sections_granted(section):
+    carer = Actor("patient", "user:2", patient_id=uuid.uuid4(), roles=frozenset({Role.CARER}))
+    granted = AccessContext(granted_sections=frozenset({"medications", "allergies"}))
+    want = section in granted.granted_sections
+    assert decide(carer, Action.VIEW_SCR, uuid.uuid4(), section, granted).allowed is want
+    assert not decide(carer, Action.EXPORT_RECORD, uuid.uuid4(), section, granted).allowed
+
+
+def test_anonymous_callers_get_nothing():
+    for action in Action:
+        assert not decide(Actor.anonymous(), action, uuid.uuid4(), CORE, AccessContext()).allowed
