@@ -58,6 +58,7 @@ _DEMO_GENERATORS = {
     "SECRET_KEY": lambda: secrets.token_urlsafe(50),
     "HEALTHSPACE_KEK": _new_key,
     "HEALTHSPACE_INDEX_KEY": _new_key,
+    "HEALTHSPACE_AUDIT_SIGNING_KEY": _new_key,
 }
 
 
@@ -71,8 +72,9 @@ def _demo_secrets() -> dict[str, str]:
         stored.update(missing)
         stored["WARNING"] = (
             "DEMO SECRETS. Generated for a demonstration on this machine only. "
-            "Never use them for real patient data: set SECRET_KEY, HEALTHSPACE_KEK and "
-            "HEALTHSPACE_INDEX_KEY in the environment and HEALTHSPACE_ENV=production."
+            "Never use them for real patient data: set SECRET_KEY, HEALTHSPACE_KEK, "
+            "HEALTHSPACE_INDEX_KEY and HEALTHSPACE_AUDIT_SIGNING_KEY in the environment and "
+            "HEALTHSPACE_ENV=production."
         )
         tmp = DEMO_SECRETS_FILE.with_suffix(".tmp")
         tmp.write_text(json.dumps(stored, indent=2))

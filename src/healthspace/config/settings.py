@@ -22,6 +22,9 @@ CSRF_TRUSTED_ORIGINS = [o for o in (env.get("CSRF_TRUSTED_ORIGINS", "") or "").s
 # Vault: key-encryption key (wraps each patient's data key) and the key of blind indexes.
 HEALTHSPACE_KEK = env.key_bytes("HEALTHSPACE_KEK")
 HEALTHSPACE_INDEX_KEY = env.key_bytes("HEALTHSPACE_INDEX_KEY")
+# Ed25519 seed (32 bytes, base64) signing audit checkpoints; keep the public key off-box
+# (`healthspace audit public-key`).
+HEALTHSPACE_AUDIT_SIGNING_KEY = env.key_bytes("HEALTHSPACE_AUDIT_SIGNING_KEY")
 # The service's public address, for links printed by commands (staff set-up links).
 HEALTHSPACE_BASE_URL = env.get("HEALTHSPACE_BASE_URL", "http://127.0.0.1:8000")
 # Passkeys (WebAuthn): relying party id and allowed origins. Empty: the request's host
