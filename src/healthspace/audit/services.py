@@ -8,7 +8,8 @@ from typing import Any
 from django.db import connection
 
 from healthspace.access.actors import Actor
-from healthspace.audit.models import AuditEvent
+from healthspace.audit import chain
+from healthspace.audit.models import AuditChainHead, AuditEvent
 from healthspace.core.clock import now
 
 
@@ -29,12 +30,69 @@ def audit_record(
     # miss what did: refuse to write one outside a transaction.
     if not connection.in_atomic_block:
         raise AuditOutsideTransaction(f"audit of {action} must run inside transaction.atomic()")
-    return AuditEvent.objects.create(
+    return _append(
         occurred_at=now(),
         patient_id=patient_id,
         actor=actor.audit_label(),
         action=str(action),
         outcome=outcome,
         reason=reason,
-        detail=detail or {},
+        detail=chain.stored_detail(detail),
     )
+
+
+def _append(*, occurred_at, patient_id, actor, action, outcome, reason, detail) -> AuditEvent:
+    """Append one event to its chain, in the caller's transaction.
+
+    The head row is held (FOR UPDATE) until the caller commits or rolls back: the event
+    and the action it records stand or fall together, and the next writer to the same
+    chain waits for that outcome. Writers to other chains take other rows, never a
+    global lock.
+    """
+    key = chain.chain_key_for(patient_id=patient_id, actor=actor)
+    head = _locked_head(key, at=occurred_at)
+    seq = head.seq + 1
+    digest = chain.event_hash(
+        chain_key=key,
+        seq=seq,
+        prev_hash=head.head_hash,
+        occurred_at=occurred_at,
+        patient_id=patient_id,
+        actor=actor,
+        action=action,
+        outcome=outcome,
+        reason=reason,
+        detail=detail,
+    )
+    event = AuditEvent.objects.create(
+        occurred_at=occurred_at,
+        patient_id=patient_id,
+        actor=actor,
+        action=action,
+        outcome=outcome,
+        reason=reason,
+        detail=detail,
+        chain_key=key,
+        seq=seq,
+        prev_hash=head.head_hash,
+        hash=digest,
+    )
+    AuditChainHead.objects.filter(chain_key=key).update(
+        seq=seq, head_hash=digest, updated_at=occurred_at
+    )
+    return event
+
+
+def _locked_head(key: str, *, at) -> AuditChainHead:
+    head = AuditChainHead.objects.select_for_update().filter(chain_key=key).first()
+    if head is not None:
+        return head
+    # First event of this chain. Two writers may both get here: INSERT ... ON CONFLICT DO
+    # NOTHING (INSERT OR IGNORE on SQLite) lets exactly one create the row without an
+    # IntegrityError poisoning the caller's transaction; the loser's insert waits for the
+    # winner to commit and then does nothing, and both then queue on the row lock.
+    AuditChainHead.objects.bulk_create(
+        [AuditChainHead(chain_key=key, seq=0, head_hash=chain.GENESIS, updated_at=at)],
+        ignore_conflicts=True,
+    )
+    return AuditChainHead.objects.select_for_update().get(chain_key=key)
