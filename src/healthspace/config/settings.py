@@ -55,6 +55,8 @@ INSTALLED_APPS = [
     "healthspace.records",
     "healthspace.access",
     "healthspace.audit",
+    "healthspace.consent",
+    "healthspace.cases",
     "healthspace.accounts",
     "healthspace.portability",
     "healthspace.ops",

@@ -4,5 +4,7 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("healthspace.web.urls")),
     path("account/", include("healthspace.accounts.urls")),
+    path("record/consent/", include("healthspace.consent.urls")),
+    path("record/access/", include("healthspace.cases.urls")),
     path("operator/admin/", admin.site.urls),
 ]

@@ -1,0 +1,229 @@
+"""Read the audit trail. Read-only: events are written by ``audit.services`` only.
+
+``access_history_for_patient`` feeds the patient's "Who has looked at your record" page:
+events in plain words, newest first, the names of staff resolved in one query per page.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+
+from healthspace.audit.models import AuditEvent
+
+# All the words in one place. Keys are audit actions / reasons as services write them;
+# anything missing falls back to a neutral phrase (never the raw code: patients read this).
+ACTION_WORDS: dict[str, str] = {
+    "scr.view": "Viewed your Summary Care Record",
+    "demographics.view": "Viewed your name, address and contact details",
+    "record.export": "Downloaded your record",
+    "record.import": "Your GP practice's system sent updates",
+    "linkage.issue": "Printed linkage details for your account",
+    "linkage.verify": "Linked your account",
+    "linkage.lookup": "Looked up your record to print linkage details",
+    "account.link-in-person": "Linked your account after checking your identity in person",
+    "account.compromise-reported": "Reported that your account may have been misused",
+    "account.second-factor-changed": "Changed how you log in",
+    "audit.view": "Looked at who has accessed your record",
+    "case.open": "Asked the privacy officer to check an access",
+}
+DENIED_WORDS = "Tried to view your record and was refused"
+OTHER_ACTION_WORDS = "Used your record"
+
+REASON_WORDS: dict[str, str] = {
+    "own-record": "Your own login",
+    "permission-given": "You gave permission",
+    "patient-cannot-be-asked": "You could not be asked at the time",
+    "emergency-access": "Emergency access",
+    "carer-grant": "You shared your record with them",
+    "care-team": "They work at your GP practice",
+    "linkage-details-matched": "The linkage details matched",
+    "operator-command": "A routine task on the HealthSpace service",
+    "reported-by-patient": "You reported it",
+}
+# Suffixes the access policy appends to a reason (``permission-given+self-claimed-...``).
+REASON_SUFFIX_WORDS: dict[str, str] = {
+    "self-claimed-relationship": "Said they are caring for you",
+}
+OTHER_REASON_WORDS = "No reason recorded"
+DENIED_REASON_WORDS = "They did not have permission"
+
+SYSTEM_WORDS: dict[str, str] = {
+    "import": "HealthSpace (data from your GP practice)",
+    "export": "An operator (export)",
+    "demo": "HealthSpace (demo set-up)",
+    "linkage": "HealthSpace (account linking)",
+}
+OTHER_SYSTEM_WORDS = "HealthSpace"
+
+ROLE_WORDS: dict[str, str] = {
+    "clinician": "Clinician",
+    "registration-clerk": "Registration clerk",
+    "privacy-officer": "Privacy officer",
+    "operator": "Operator",
+    "carer": "Carer",
+}
+YOU = "You"
+SOME_STAFF = "A member of staff"
+SOMEONE = "Someone with a HealthSpace account"
+
+
+@dataclass(frozen=True)
+class AccessEntry:
+    id: int
+    when: datetime
+    who: str
+    roles: tuple[str, ...]
+    organisation: str
+    what: str
+    why: str
+    sections: tuple[str, ...]
+    outcome: str
+    by_staff: bool
+    by_patient: bool
+
+
+def action_in_words(action: str, outcome: str) -> str:
+    if outcome == "denied":
+        return DENIED_WORDS
+    words = ACTION_WORDS.get(action, OTHER_ACTION_WORDS)
+    if outcome not in ("success", "case-opened"):
+        return f"{words} (this did not succeed)"
+    return words
+
+
+def reason_in_words(reason: str, outcome: str) -> str:
+    if outcome == "denied":
+        return DENIED_REASON_WORDS
+    if reason.startswith("operator-command"):
+        return REASON_WORDS["operator-command"]
+    base, *suffixes = reason.split("+")
+    words = [REASON_WORDS.get(base, OTHER_REASON_WORDS)]
+    words += [REASON_SUFFIX_WORDS[s] for s in suffixes if s in REASON_SUFFIX_WORDS]
+    return "; ".join(words)
+
+
+def _user_id(actor: str) -> int | None:
+    """``staff:user:7`` / ``patient:user:12`` -> 7 / 12; anything else -> None."""
+    kind, _, rest = actor.partition(":")
+    prefix, _, pk = rest.partition(":")
+    if kind in ("staff", "patient") and prefix == "user" and pk.isdigit():
+        return int(pk)
+    return None
+
+
+def _sections(detail: object) -> tuple[str, ...]:
+    if not isinstance(detail, dict):
+        return ()
+    value = detail.get("sections") or detail.get("section")
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list):
+        return tuple(str(v) for v in value)
+    return ()
+
+
+def access_history_for_patient(
+    *, patient_id: uuid.UUID, limit: int = 50, before: int | None = None
+) -> list[AccessEntry]:
+    """Events about one patient, newest first, at most ``limit``, older than event ``before``.
+
+    Callers must pass the patient id from the session's own PatientLink: ``before`` is only
+    a cursor inside that patient's events (an id of someone else's event finds no cursor and
+    gives the first page).
+    """
+    events = AuditEvent.objects.filter(patient_id=patient_id)
+    if before is not None:
+        cursor = (
+            AuditEvent.objects.filter(patient_id=patient_id, pk=before)
+            .values_list("occurred_at", flat=True)
+            .first()
+        )
+        if cursor is not None:
+            # Keyset paging on the (patient_id, -occurred_at) index; the id breaks ties.
+            events = events.filter(occurred_at__lte=cursor).exclude(
+                occurred_at=cursor, pk__gte=before
+            )
+    rows = list(events.order_by("-occurred_at", "-pk").only(*_FIELDS)[:limit])
+    return _describe(rows, patient_id)
+
+
+def access_entry_for_patient(*, patient_id: uuid.UUID, event_id: int) -> AccessEntry | None:
+    """One event of this patient's trail in words; None when it is not theirs (or absent)."""
+    rows = list(AuditEvent.objects.filter(patient_id=patient_id, pk=event_id).only(*_FIELDS))
+    described = _describe(rows, patient_id)
+    return described[0] if described else None
+
+
+_FIELDS = ("id", "occurred_at", "actor", "action", "outcome", "reason", "detail")
+
+
+def _describe(rows: list[AuditEvent], patient_id: uuid.UUID) -> list[AccessEntry]:
+    users = _users_by_id({uid for r in rows if (uid := _user_id(r.actor)) is not None})
+    return [_entry(r, users, patient_id) for r in rows]
+
+
+def _users_by_id(ids: set[int]) -> dict[int, object]:
+    if not ids:
+        return {}
+    user_model = get_user_model()
+    # One query for the users with account, organisation and link; one for their groups.
+    found = (
+        user_model.objects.filter(pk__in=ids)
+        .select_related("account__organisation", "patient_link")
+        .prefetch_related("groups")
+        .only(
+            "id",
+            "first_name",
+            "last_name",
+            "account__kind",
+            "account__organisation__name",
+            "patient_link__patient_id",
+        )
+    )
+    return {u.pk: u for u in found}
+
+
+def _entry(event: AuditEvent, users: dict[int, object], patient_id: uuid.UUID) -> AccessEntry:
+    kind = event.actor.split(":", 1)[0]
+    uid = _user_id(event.actor)
+    user = users.get(uid) if uid is not None else None
+    who, roles, organisation = OTHER_SYSTEM_WORDS, (), ""
+    by_staff = by_patient = False
+    if kind == "staff":
+        by_staff = True
+        who = (user.get_full_name().strip() if user is not None else "") or SOME_STAFF
+        if user is not None:
+            roles = tuple(
+                ROLE_WORDS[g.name]
+                for g in sorted(user.groups.all(), key=lambda g: g.name)
+                if g.name in ROLE_WORDS
+            )
+            account = getattr(user, "account", None)
+            if account is not None and account.organisation is not None:
+                organisation = account.organisation.name
+    elif kind == "patient":
+        link = getattr(user, "patient_link", None) if user is not None else None
+        if link is not None and link.patient_id == patient_id:
+            by_patient, who = True, YOU
+        else:
+            who = (user.get_full_name().strip() if user is not None else "") or SOMEONE
+    elif kind == "system":
+        purpose = event.actor.split(":")[-1]
+        who = SYSTEM_WORDS.get(purpose, OTHER_SYSTEM_WORDS)
+    return AccessEntry(
+        id=event.pk,
+        when=event.occurred_at,
+        who=who,
+        roles=roles,
+        organisation=organisation,
+        what=action_in_words(event.action, event.outcome),
+        why=reason_in_words(event.reason, event.outcome),
+        sections=_sections(event.detail),
+        outcome=event.outcome,
+        by_staff=by_staff,
+        by_patient=by_patient,
+    )

@@ -1,0 +1,88 @@
+"""Changes to the patient's SCR consent: append a version, audited in the same transaction."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import transaction
+
+from healthspace.access.actors import Actor
+from healthspace.access.context import ConsentState
+from healthspace.access.roles import Role
+from healthspace.audit.services import audit_record
+from healthspace.consent import rules
+from healthspace.consent.models import ConsentRecord, Source
+from healthspace.core import clock
+from healthspace.core.errors import InvalidInput, NotFound
+from healthspace.records.models import Patient
+
+ACTION = "consent.change"
+NOTE_MAX = 200
+
+
+def _check_source(actor: Actor, patient_id: uuid.UUID, source: Source) -> None:
+    """The source is who made the change: a patient can only speak for their own record,
+    and only staff in the right role can record a practice's or privacy officer's change."""
+    if source == Source.PATIENT_ONLINE:
+        ok = actor.kind == "patient" and actor.patient_id == patient_id
+    elif source == Source.PRIVACY_OFFICER:
+        ok = actor.kind == "staff" and Role.PRIVACY_OFFICER in actor.roles
+    else:
+        ok = actor.kind == "staff" and bool(actor.roles & {Role.CLINICIAN, Role.REGISTRATION_CLERK})
+    if not ok:
+        raise NotFound("Record not found.")
+
+
+def consent_change(
+    *,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    new_state: ConsentState | str,
+    source: Source | str,
+    note: str = "",
+) -> ConsentRecord:
+    try:
+        new_state, source = ConsentState(new_state), Source(source)
+    except ValueError:
+        raise InvalidInput("Choose one of the options.") from None
+    if len(note) > NOTE_MAX:
+        raise InvalidInput(f"The note must be {NOTE_MAX} characters or fewer.")
+    _check_source(actor, patient_id, source)
+    with transaction.atomic():
+        # Serialise changes to this patient's consent: lock the patient row (there is one
+        # before the first change), then the latest version. The unique (patient, version)
+        # constraint is the backstop if the record itself has gone.
+        patient_exists = (
+            Patient.objects.select_for_update().filter(id=patient_id).values("id").first()
+        )
+        latest = (
+            ConsentRecord.objects.select_for_update()
+            .filter(patient_id=patient_id)
+            .order_by("-version")
+            .first()
+        )
+        if patient_exists is None and latest is None:
+            raise NotFound("Record not found.")
+        current = ConsentState(latest.state) if latest else ConsentState.IMPLIED
+        if not rules.is_allowed(current, new_state, source):
+            raise InvalidInput(rules.refusal(current, new_state, source))
+        version = latest.version + 1 if latest else 1
+        record = ConsentRecord.objects.create(
+            patient_id=patient_id,
+            version=version,
+            state=new_state,
+            recorded_at=clock.now(),
+            recorded_by=actor.audit_label(),
+            source=source,
+            note=note,
+            supersedes=latest.version if latest else None,
+        )
+        audit_record(
+            actor=actor,
+            action=ACTION,
+            patient_id=patient_id,
+            outcome="allowed",
+            reason=str(source),
+            detail={"from": str(current), "to": str(new_state), "version": version},
+        )
+    return record
