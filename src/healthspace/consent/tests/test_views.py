@@ -119,3 +119,8 @@ def test_patient_cannot_unhide(client_for, own):
     assert "nhsuk-error-summary" in response.content.decode()
     assert consent_state_for(patient_id=own) == S.HIDDEN
     assert ConsentRecord.objects.filter(patient_id=own).count() == 1
+
+
+def test_the_current_choice_is_shown_as_text_not_as_escaped_markup(client_for):
+    html = client_for.get(reverse("consent:choices")).content.decode()
+    assert "&lt;p&gt;" not in html and "&lt;strong&gt;" not in html
