@@ -104,15 +104,24 @@ def _show_codes_then(request: HttpRequest, codes: list[str], next_url: str) -> s
 # --- The login's second step (pending user) or a step-up (logged-in user) -------------------
 
 
+def _second_step(request: HttpRequest, next_url: str) -> tuple[Any, str, HttpResponse | None]:
+    """Who is taking the second step, and how; or where to send them instead: to the login
+    when the password step expired (5 minutes) or never happened, onwards when this
+    session already passed a factor."""
+    user, mode = selectors.second_step_user(request)
+    if user is None:
+        return None, mode, redirect(_with_next("web:login", next_url))
+    if mode == "step-up" and guards.session_factor(request):
+        return user, mode, redirect(_after_login(next_url))
+    return user, mode, None
+
+
 @require_http_methods(["GET", "POST"])
 def verify(request: HttpRequest) -> HttpResponse:
     next_url = _safe_next(request)
-    user, mode = selectors.second_step_user(request)
-    if user is None:
-        # The password step expired (5 minutes) or never happened.
-        return redirect(_with_next("web:login", next_url))
-    if mode == "step-up" and guards.session_factor(request):
-        return redirect(_after_login(next_url))
+    user, mode, done = _second_step(request, next_url)
+    if done is not None:
+        return done
     factors = selectors.factors_for(user)
     if not factors.has_factor or (factors.staff and not factors.passkeys):
         if mode == "login":
@@ -164,11 +173,9 @@ def verify(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def verify_recovery(request: HttpRequest) -> HttpResponse:
     next_url = _safe_next(request)
-    user, mode = selectors.second_step_user(request)
-    if user is None:
-        return redirect(_with_next("web:login", next_url))
-    if mode == "step-up" and guards.session_factor(request):
-        return redirect(_after_login(next_url))
+    user, _mode, done = _second_step(request, next_url)
+    if done is not None:
+        return done
     factors = selectors.factors_for(user)
     form = RecoveryCodeForm(request.POST or None)
     error, status = None, 200
