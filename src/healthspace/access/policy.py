@@ -20,6 +20,10 @@ from healthspace.access.roles import Activity, Role
 class Action(StrEnum):
     VIEW_SCR = "scr.view"
     VIEW_DEMOGRAPHICS = "demographics.view"
+    CONSENT_VIEW = "consent.view"
+    CONSENT_CHANGE = "consent.change"
+    ACCESS_LOG_VIEW = "audit.view"  # "who has looked at my record"
+    CASE_OPEN = "case.open"  # "I don't recognise this"
     EXPORT_RECORD = "record.export"
     IMPORT_RECORDS = "record.import"
     # identity (accounts): decided in accounts.linkage.services.linkage_decision until the
@@ -57,6 +61,19 @@ DENY_NO_RELATIONSHIP = Decision(False, "no-legitimate-relationship")
 CORE_SECTIONS = frozenset({"medications", "allergies", "adverse_reactions"})
 DEMOGRAPHICS = "demographics"
 
+# What a patient may do with their own record (never with anyone else's).
+PATIENT_OWN_ACTIONS = frozenset(
+    {
+        Action.VIEW_SCR,
+        Action.EXPORT_RECORD,
+        Action.VIEW_DEMOGRAPHICS,
+        Action.CONSENT_VIEW,
+        Action.CONSENT_CHANGE,
+        Action.ACCESS_LOG_VIEW,
+        Action.CASE_OPEN,
+    }
+)
+
 ALERT = "alert-privacy-officer"
 AUDIT = "audit"
 RECORD_REASON = "record-reason"
@@ -88,7 +105,7 @@ def _patient(
     section: str | None,
     context: AccessContext | None,
 ) -> Decision:
-    if action not in (Action.VIEW_SCR, Action.EXPORT_RECORD, Action.VIEW_DEMOGRAPHICS):
+    if action not in PATIENT_OWN_ACTIONS:
         return Decision(False, "not-permitted-for-patients")
     if actor.patient_id is not None and patient_id == actor.patient_id:
         # Their own record, whatever its consent state: hiding or dissent limit staff.
@@ -116,6 +133,16 @@ def _staff(
         if context.relationship == Relationship.CARE_TEAM:
             return Decision(True, "care-team", (AUDIT,))
         return DENY_NO_RELATIONSHIP
+    if action == Action.CONSENT_CHANGE:
+        # privacy officers decide unhiding and deletion for any record; the practice
+        # records a patient's choice only for its own patients
+        if Role.PRIVACY_OFFICER in roles:
+            return Decision(True, "privacy-officer", (AUDIT,))
+        if roles & {Role.CLINICIAN, Role.REGISTRATION_CLERK}:
+            if context.relationship == Relationship.CARE_TEAM:
+                return Decision(True, "care-team", (AUDIT,))
+            return DENY_NO_RELATIONSHIP
+        return Decision(False, "role-cannot-record-consent")
     if action != Action.VIEW_SCR:
         return Decision(False, "not-permitted-for-staff")
     if Role.CLINICIAN not in roles:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 
 from healthspace.access.actors import Actor
+from healthspace.access.context import AccessContext
+from healthspace.access.policy import Action, Decision, decide
 from healthspace.audit import chain
 from healthspace.audit.models import AuditChainHead, AuditEvent
 from healthspace.core.clock import now
@@ -96,3 +98,27 @@ def _locked_head(key: str, *, at) -> AuditChainHead:
         ignore_conflicts=True,
     )
     return AuditChainHead.objects.select_for_update().get(chain_key=key)
+
+
+def access_checked(
+    *,
+    actor: Actor,
+    action: str,
+    patient_id: uuid.UUID | None,
+    section: str | None = None,
+    context: AccessContext | None = None,
+) -> Decision:
+    """Ask access.decide; a refusal is audited at once, in its own transaction so it
+    survives the caller's NotFound. Call it before the action's own transaction; on
+    success the caller writes its audit event together with the action."""
+    decision = decide(actor, Action(action), patient_id, section, context)
+    if not decision.allowed:
+        with transaction.atomic():
+            audit_record(
+                actor=actor,
+                action=action,
+                patient_id=patient_id,
+                outcome="denied",
+                reason=decision.reason,
+            )
+    return decision

@@ -8,18 +8,19 @@ from dataclasses import dataclass
 from django.db import transaction
 
 from healthspace.access.actors import Actor
+from healthspace.access.policy import Action
 from healthspace.audit.selectors import (
     AccessEntry,
     access_entry_for_patient,
     access_history_for_patient,
 )
-from healthspace.audit.services import audit_record
+from healthspace.audit.services import access_checked, audit_record
 from healthspace.cases.models import PrivacyCase
 from healthspace.cases.services import NOT_FOUND_MESSAGE
 from healthspace.core.errors import NotFound
 
 PAGE_SIZE = 50
-AUDIT_VIEW = "audit.view"
+AUDIT_VIEW = Action.ACCESS_LOG_VIEW
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,9 @@ def own_access_history(
 ) -> HistoryPage:
     """One page of the patient's own trail, newest first. Reading it is an access too:
     the audit event is written in the same transaction as the read."""
+    decision = access_checked(actor=actor, action=Action.ACCESS_LOG_VIEW, patient_id=patient_id)
+    if not decision.allowed:
+        raise NotFound(NOT_FOUND_MESSAGE)
     with transaction.atomic():
         entries = access_history_for_patient(patient_id=patient_id, limit=limit + 1, before=before)
         reported = frozenset(
@@ -48,7 +52,7 @@ def own_access_history(
             action=AUDIT_VIEW,
             patient_id=patient_id,
             outcome="success",
-            reason="own-record",
+            reason=decision.reason,
             detail={"entries": min(len(entries), limit), "older": before is not None},
         )
     more = len(entries) > limit

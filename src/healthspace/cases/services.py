@@ -7,13 +7,14 @@ import uuid
 from django.db import IntegrityError, transaction
 
 from healthspace.access.actors import Actor
+from healthspace.access.policy import Action
 from healthspace.audit.models import AuditEvent
-from healthspace.audit.services import audit_record
+from healthspace.audit.services import access_checked, audit_record
 from healthspace.cases.models import PrivacyCase
 from healthspace.core.clock import now
 from healthspace.core.errors import NotFound
 
-CASE_OPEN = "case.open"
+CASE_OPEN = Action.CASE_OPEN
 NOTE_MAX = 2000
 NOT_FOUND_MESSAGE = "We could not find that entry in your record's history."
 
@@ -27,6 +28,9 @@ def case_open_not_recognised(
     event that does not exist, so nobody learns about other patients' trails.
     """
     note = (note or "").strip()[:NOTE_MAX]
+    decision = access_checked(actor=actor, action=Action.CASE_OPEN, patient_id=patient_id)
+    if not decision.allowed:
+        raise NotFound(NOT_FOUND_MESSAGE)
     with transaction.atomic():
         if not AuditEvent.objects.filter(pk=audit_event_id, patient_id=patient_id).exists():
             raise NotFound(NOT_FOUND_MESSAGE)
@@ -51,7 +55,7 @@ def case_open_not_recognised(
             action=CASE_OPEN,
             patient_id=patient_id,
             outcome="success",
-            reason="reported-by-patient",
+            reason=decision.reason,
             # ids and sizes only: the note may hold anything the patient typed
             detail={
                 "case_id": case.pk,

@@ -7,22 +7,23 @@ import uuid
 from django.db import transaction
 
 from healthspace.access.actors import Actor
-from healthspace.access.context import ConsentState
+from healthspace.access.context import AccessContext, ConsentState
+from healthspace.access.policy import Action
 from healthspace.access.roles import Role
-from healthspace.audit.services import audit_record
+from healthspace.audit.services import access_checked, audit_record
 from healthspace.consent import rules
 from healthspace.consent.models import ConsentRecord, Source
 from healthspace.core import clock
 from healthspace.core.errors import InvalidInput, NotFound
 from healthspace.records.models import Patient
 
-ACTION = "consent.change"
+ACTION = Action.CONSENT_CHANGE
 NOTE_MAX = 200
 
 
 def _check_source(actor: Actor, patient_id: uuid.UUID, source: Source) -> None:
-    """The source is who made the change: a patient can only speak for their own record,
-    and only staff in the right role can record a practice's or privacy officer's change."""
+    """The source recorded must be who the actor is (a clerk cannot record a change as the
+    patient's own). Whether they may change this record at all is access.decide's."""
     if source == Source.PATIENT_ONLINE:
         ok = actor.kind == "patient" and actor.patient_id == patient_id
     elif source == Source.PRIVACY_OFFICER:
@@ -40,7 +41,10 @@ def consent_change(
     new_state: ConsentState | str,
     source: Source | str,
     note: str = "",
+    context: AccessContext | None = None,
 ) -> ConsentRecord:
+    """``context`` carries what the caller established about a staff actor (their
+    relationship to the patient); access.decide makes the decision."""
     try:
         new_state, source = ConsentState(new_state), Source(source)
     except ValueError:
@@ -48,6 +52,11 @@ def consent_change(
     if len(note) > NOTE_MAX:
         raise InvalidInput(f"The note must be {NOTE_MAX} characters or fewer.")
     _check_source(actor, patient_id, source)
+    decision = access_checked(
+        actor=actor, action=Action.CONSENT_CHANGE, patient_id=patient_id, context=context
+    )
+    if not decision.allowed:
+        raise NotFound("Record not found.")
     with transaction.atomic():
         # Serialise changes to this patient's consent: lock the patient row (there is one
         # before the first change), then the latest version. The unique (patient, version)
@@ -82,7 +91,7 @@ def consent_change(
             action=ACTION,
             patient_id=patient_id,
             outcome="allowed",
-            reason=str(source),
+            reason=f"{decision.reason}:{source}",
             detail={"from": str(current), "to": str(new_state), "version": version},
         )
     return record

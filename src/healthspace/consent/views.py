@@ -13,7 +13,7 @@ from healthspace.accounts.factors import guards
 from healthspace.consent import rules
 from healthspace.consent.forms import STATE_TEXT, ChoiceForm
 from healthspace.consent.models import Source
-from healthspace.consent.selectors import consent_history_for, consent_state_for
+from healthspace.consent.selectors import consent_overview, consent_state_for
 from healthspace.consent.services import consent_change
 from healthspace.core.errors import InvalidInput
 
@@ -23,7 +23,7 @@ SOURCE_TEXT = {s.value: s.label for s in Source}
 def _page(request: HttpRequest, *, form: ChoiceForm | None = None, error: str = "", status=200):
     # The record is the session's, never one named in the URL or form.
     patient_id = request.user.patient_link.patient_id
-    state = consent_state_for(patient_id=patient_id)
+    state, history = consent_overview(actor=actor_for_user(request.user), patient_id=patient_id)
     allowed = rules.choices_from(state, Source.PATIENT_ONLINE)
     form = form or ChoiceForm(allowed=allowed)
     if form.is_bound and not error:
@@ -32,7 +32,7 @@ def _page(request: HttpRequest, *, form: ChoiceForm | None = None, error: str = 
         "state": state,
         "state_text": STATE_TEXT,
         "source_text": SOURCE_TEXT,
-        "history": consent_history_for(patient_id=patient_id),
+        "history": history,
         "allowed": allowed,
         "error": error,
         "hidden": state in (ConsentState.HIDDEN, ConsentState.DELETION_REQUESTED),
@@ -85,5 +85,7 @@ def confirm(request: HttpRequest) -> HttpResponse:
 def saved(request: HttpRequest) -> HttpResponse:
     if (refused := _guard(request)) is not None:
         return refused
-    state = consent_state_for(patient_id=request.user.patient_link.patient_id)
+    state, _ = consent_overview(
+        actor=actor_for_user(request.user), patient_id=request.user.patient_link.patient_id
+    )
     return render(request, "consent/saved.html", {"state": state, "text": STATE_TEXT[state]})

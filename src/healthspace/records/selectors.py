@@ -10,8 +10,8 @@ from typing import Any
 from django.db import transaction
 
 from healthspace.access.actors import Actor
-from healthspace.access.policy import Action, Decision, decide
-from healthspace.audit.services import audit_record
+from healthspace.access.policy import Action
+from healthspace.audit.services import access_checked, audit_record
 from healthspace.core.errors import NotFound
 from healthspace.core.nhs_numbers import format_spaced
 from healthspace.records import fhir_map
@@ -63,20 +63,6 @@ class ScrView:
         return next(s for s in self.sections if s.key == key)
 
 
-def _checked(actor: Actor, action: Action, patient_id: uuid.UUID | None) -> Decision:
-    decision = decide(actor, action, patient_id)
-    if not decision.allowed:
-        # Denials are recorded too; the caller sees the same answer as for a missing record.
-        audit_record(
-            actor=actor,
-            action=action,
-            patient_id=patient_id,
-            outcome="denied",
-            reason=decision.reason,
-        )
-    return decision
-
-
 def _load(patient_id: uuid.UUID) -> tuple[Patient, list[ScrItem], Any]:
     patient = Patient.objects.select_related("registered_practice").get(pk=patient_id)
     cipher = vault.cipher_for(patient_id=patient.id)
@@ -104,8 +90,8 @@ def scr_for(
 
     Raises NotFound both when the record is absent and when the actor may not see it.
     """
+    decision = access_checked(actor=actor, action=action, patient_id=patient_id)
     with transaction.atomic():
-        decision = _checked(actor, action, patient_id)
         loaded = None
         if decision.allowed and patient_id is not None:
             try:

@@ -263,3 +263,22 @@ def test_denied_views_say_refused(patients, make_staff):
     record_event(make_staff(), patient_id, outcome="denied", reason="no-relationship")
     newest = access_history_for_patient(patient_id=patient_id, limit=1)[0]
     assert newest.what == "Tried to view your record and was refused"
+
+
+def test_only_the_patient_may_read_their_access_log_or_open_a_case_and_refusals_are_audited(db):
+    import uuid
+
+    from healthspace.access.actors import Actor
+    from healthspace.audit.models import AuditEvent
+    from healthspace.cases.selectors import own_access_history
+    from healthspace.cases.services import case_open_not_recognised
+    from healthspace.core.errors import NotFound
+
+    patient_id = uuid.uuid4()
+    stranger = Actor("patient", "user:99", patient_id=uuid.uuid4())
+    with pytest.raises(NotFound):
+        own_access_history(actor=stranger, patient_id=patient_id)
+    with pytest.raises(NotFound):
+        case_open_not_recognised(actor=stranger, patient_id=patient_id, audit_event_id=1, note="")
+    refused = AuditEvent.objects.filter(patient_id=patient_id, outcome="denied")
+    assert sorted(refused.values_list("action", flat=True)) == ["audit.view", "case.open"]

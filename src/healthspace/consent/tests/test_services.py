@@ -3,6 +3,7 @@ one audit event, or is refused with InvalidInput and writes nothing."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 from unittest import mock
@@ -11,16 +12,22 @@ import pytest
 from django.db import connection
 
 from healthspace.access.actors import Actor
+from healthspace.access.context import AccessContext, Relationship
 from healthspace.access.context import ConsentState as S
 from healthspace.access.roles import Role
 from healthspace.audit.models import AuditEvent
 from healthspace.consent import rules
 from healthspace.consent.models import ConsentRecord, Source
 from healthspace.consent.selectors import consent_state_for
-from healthspace.consent.services import consent_change
+from healthspace.consent.services import consent_change as _consent_change
 from healthspace.consent.tests.conftest import actor_for
 from healthspace.core import clock
 from healthspace.core.errors import InvalidInput, NotFound
+
+# The practice's staff here are the patient's care team (the guard that establishes that
+# comes with the staff pages); a clerk without it is refused, tested at the end.
+CARE_TEAM = AccessContext(relationship=Relationship.CARE_TEAM)
+consent_change = functools.partial(_consent_change, context=CARE_TEAM)
 
 pytestmark = pytest.mark.django_db
 
@@ -283,3 +290,16 @@ def test_concurrent_changes_do_not_fork_versions(make_patient):
     assert [r.version for r in rows] == list(range(1, len(rows) + 1))
     assert [r.supersedes for r in rows] == [None, *range(1, len(rows))]
     assert AuditEvent.objects.filter(action="consent.change").count() == len(rows)
+
+
+def test_practice_staff_outside_the_care_team_cannot_change_consent_and_are_audited(make_patient):
+    patient_id = make_patient()
+    clerk = actor_for(Source.GP_PRACTICE, patient_id)
+    with pytest.raises(NotFound):
+        _consent_change(
+            actor=clerk, patient_id=patient_id, new_state=S.CORE_ONLY, source=Source.GP_PRACTICE
+        )
+    assert not ConsentRecord.objects.filter(patient_id=patient_id).exists()
+    refused = AuditEvent.objects.get(action="consent.change", outcome="denied")
+    assert refused.patient_id == patient_id
+    assert refused.reason == "no-legitimate-relationship"

@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
+from healthspace.access.context import AccessContext, Relationship
 from healthspace.access.context import ConsentState as S
 from healthspace.accounts.factors import guards
 from healthspace.accounts.models import Account, PatientLink
@@ -103,6 +104,7 @@ def test_history_is_the_sessions_patient_only(client_for, other):
         patient_id=other,
         new_state=S.CORE_AND_ADDITIONAL,
         source=Source.GP_PRACTICE,
+        context=AccessContext(relationship=Relationship.CARE_TEAM),  # their own practice
     )
     page = client_for.get(CHOICES).content.decode()
     assert "Your GP practice" not in page
