@@ -16,6 +16,9 @@ class Actor:
     # For a patient: the one record that is theirs (set only for verified accounts).
     patient_id: uuid.UUID | None = None
     roles: frozenset[str] = field(default_factory=frozenset)
+    # Staff: the ODS code of the organisation they work for, recorded with every event
+    # (their organisation at the time, not whatever it is when someone reads the trail).
+    organisation: str | None = None
 
     @classmethod
     def anonymous(cls) -> Actor:

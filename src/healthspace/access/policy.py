@@ -26,8 +26,16 @@ class Action(StrEnum):
     CASE_OPEN = "case.open"  # "I don't recognise this"
     EXPORT_RECORD = "record.export"
     IMPORT_RECORDS = "record.import"
-    # identity (accounts): decided in accounts.linkage.services.linkage_decision until the
-    # access issue folds staff organisations into decide()
+    # staff: finding a patient, and what they record before a view
+    FIND_PATIENT = "patient.find"  # NHS number + date of birth: a check, not a search
+    PERMISSION_RECORD = "permission.record"  # the patient's answer to "may I look?"
+    RELATIONSHIP_CLAIM = "relationship.claim"  # self-claimed relationship, with a reason
+    EMERGENCY_ACCESS = "emergency.access"  # overrides a refusal; alerts
+    # privacy officers
+    CASE_VIEW = "case.view"
+    CASE_DECIDE = "case.decide"
+    CONSENT_REQUEST_RECORD = "consent.request-record"  # a patient's written request
+    # identity (accounts): a registration clerk acts for their own practice's patients
     LINKAGE_ISSUE = "linkage.issue"
     LINKAGE_VERIFY = "linkage.verify"
     LINKAGE_LOOKUP = "linkage.lookup"
@@ -44,6 +52,8 @@ SYSTEM_PURPOSES: dict[str, frozenset[Action]] = {
     "import": frozenset({Action.IMPORT_RECORDS}),
     "export": frozenset({Action.EXPORT_RECORD}),
     "demo": frozenset({Action.IMPORT_RECORDS, Action.EXPORT_RECORD}),
+    # `healthspace linkage-key`: run on the server by someone the service trusts
+    "linkage": frozenset({Action.LINKAGE_ISSUE}),
 }
 
 
@@ -121,12 +131,66 @@ def _patient(
     return DENY_NO_RELATIONSHIP
 
 
+# What a registration clerk does for their own practice's patients (identity issue).
+CLERK_PRACTICE_ACTIONS = frozenset(
+    {Action.LINKAGE_ISSUE, Action.LINKAGE_LOOKUP, Action.ACCOUNT_LINK_IN_PERSON}
+)
+# Recording what precedes a view: any clinician may ask; the view itself is decided apart.
+CLINICIAN_PRE_VIEW_ACTIONS = frozenset(
+    {Action.PERMISSION_RECORD, Action.RELATIONSHIP_CLAIM, Action.EMERGENCY_ACCESS}
+)
+PRIVACY_OFFICER_ACTIONS = frozenset(
+    {Action.CASE_VIEW, Action.CASE_DECIDE, Action.CONSENT_REQUEST_RECORD}
+)
+
+
 def _staff(
     actor: Actor, action: Action, section: str | None, context: AccessContext | None
 ) -> Decision:
     roles = actor.roles
+    if action in PRIVACY_OFFICER_ACTIONS:
+        # cases, alerts and consent requests: the privacy officer's, about any record
+        # (they are the service's check on everyone else); no clinical content comes with it
+        if Role.PRIVACY_OFFICER in roles:
+            return Decision(True, "privacy-officer", (AUDIT,))
+        return Decision(False, "not-a-privacy-officer")
+    if action == Action.FIND_PATIENT:
+        # NHS number and date of birth must both match: a check of a patient in front of
+        # them, not a search. Finding shows who it is, never the record.
+        if roles & {Role.CLINICIAN, Role.REGISTRATION_CLERK, Role.PRIVACY_OFFICER}:
+            return Decision(True, "nhs-number-and-birth-date-matched", (AUDIT,))
+        return Decision(False, "role-has-no-patient-access")
+    if action == Action.CONSENT_CHANGE and Role.PRIVACY_OFFICER in roles:
+        # unhiding and deletion decisions, for any record: nothing to gather
+        return Decision(True, "privacy-officer", (AUDIT,))
     if context is None:
         return DENY_NO_RELATIONSHIP  # a guard that gathered nothing gets nothing
+    if action in CLERK_PRACTICE_ACTIONS:
+        if Role.REGISTRATION_CLERK not in roles:
+            return Decision(False, "not-a-registration-clerk")
+        if context.relationship == Relationship.CARE_TEAM:
+            return Decision(True, "registration-clerk-of-practice", (AUDIT,))
+        return Decision(False, "not-registered-at-clerks-practice")
+    if action in CLINICIAN_PRE_VIEW_ACTIONS:
+        if Role.CLINICIAN not in roles:
+            return Decision(False, "role-has-no-clinical-access")
+        # nothing to ask permission for when nobody may see the record
+        if context.consent == ConsentState.DELETED:
+            return Decision(False, "record-deleted")
+        if context.consent in (ConsentState.HIDDEN, ConsentState.DELETION_REQUESTED):
+            return Decision(False, "record-hidden")
+        if action == Action.EMERGENCY_ACCESS:
+            return Decision(True, "emergency-access", (AUDIT, ALERT, RECORD_REASON))
+        if action == Action.RELATIONSHIP_CLAIM:
+            if context.relationship == Relationship.CARE_TEAM:
+                return Decision(False, "already-in-care-team")
+            return Decision(True, "self-claimed-relationship", (AUDIT, ALERT, RECORD_REASON))
+        if context.consent == ConsentState.DISSENT:
+            return Decision(False, "patient-dissented")  # only an emergency overrides it
+        # permission to view is asked of a patient the clinician cares for
+        if context.relationship == Relationship.NONE:
+            return DENY_NO_RELATIONSHIP
+        return Decision(True, str(context.relationship), (AUDIT,))
     if action == Action.VIEW_DEMOGRAPHICS:
         if not roles & {Role.REGISTRATION_CLERK, Role.CLINICIAN}:
             return Decision(False, "role-has-no-patient-access")

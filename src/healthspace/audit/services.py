@@ -13,6 +13,7 @@ from healthspace.access.policy import Action, Decision, decide
 from healthspace.audit import chain
 from healthspace.audit.models import AuditChainHead, AuditEvent
 from healthspace.core.clock import now
+from healthspace.core.requests import current_request_id
 
 
 class AuditOutsideTransaction(RuntimeError):
@@ -39,8 +40,22 @@ def audit_record(
         action=str(action),
         outcome=outcome,
         reason=reason,
-        detail=chain.stored_detail(detail),
+        detail=chain.stored_detail(_with_context(actor, detail)),
     )
+
+
+def _with_context(actor: Actor, detail: dict[str, Any] | None) -> dict[str, Any]:
+    """Who the actor was at the time (roles, organisation) and the request, inside the
+    hashed detail: the trail must not change when a member of staff later moves on."""
+    out = dict(detail or {})
+    if actor.kind == "staff":
+        out.setdefault("roles", sorted(actor.roles))
+        if actor.organisation:
+            out.setdefault("org", actor.organisation)
+    request_id = current_request_id()
+    if request_id:
+        out.setdefault("request_id", request_id)
+    return out
 
 
 def _append(*, occurred_at, patient_id, actor, action, outcome, reason, detail) -> AuditEvent:

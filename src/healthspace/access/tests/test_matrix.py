@@ -75,7 +75,30 @@ STAFF_ACTIONS = [
     Action.VIEW_DEMOGRAPHICS,
     Action.EXPORT_RECORD,
     Action.IMPORT_RECORDS,
+    Action.FIND_PATIENT,
+    Action.PERMISSION_RECORD,
+    Action.RELATIONSHIP_CLAIM,
+    Action.EMERGENCY_ACCESS,
+    Action.CONSENT_CHANGE,
+    Action.CASE_VIEW,
+    Action.CASE_DECIDE,
+    Action.CONSENT_REQUEST_RECORD,
+    Action.LINKAGE_ISSUE,
+    Action.LINKAGE_LOOKUP,
+    Action.ACCOUNT_LINK_IN_PERSON,
 ]
+CANNOT_ASK = {ConsentState.HIDDEN, ConsentState.DELETION_REQUESTED, ConsentState.DELETED}
+
+# What else each staff action needs, in words (rows: action; the role column, then the
+# relationship and consent conditions):
+#   find patient         clinician, clerk, privacy officer   any (NHS number + birth date)
+#   record permission    clinician                           care team or self-claimed;
+#                                                            not hidden/deleted/dissent
+#   claim relationship   clinician                           not care team; not hidden
+#   emergency access     clinician                           any; not hidden/deleted
+#   consent change       privacy officer (any record), clinician or clerk (care team)
+#   cases, requests      privacy officer                     any
+#   linkage              clerk                               care team (their practice)
 
 
 def expected_staff(name: str, action: Action, consent, rel, perm, section: str) -> bool:
@@ -87,7 +110,30 @@ def expected_staff(name: str, action: Action, consent, rel, perm, section: str) 
             bool(roles & {Role.REGISTRATION_CLERK, Role.CLINICIAN})
             and rel == Relationship.CARE_TEAM
         )
-    if action != Action.VIEW_SCR or Role.CLINICIAN not in roles:
+    clinician = Role.CLINICIAN in roles
+    if action == Action.FIND_PATIENT:
+        return bool(roles & {Role.CLINICIAN, Role.REGISTRATION_CLERK, Role.PRIVACY_OFFICER})
+    if action == Action.PERMISSION_RECORD:
+        return (
+            clinician
+            and rel != Relationship.NONE
+            and consent not in CANNOT_ASK
+            and consent != ConsentState.DISSENT
+        )
+    if action == Action.RELATIONSHIP_CLAIM:
+        return clinician and rel != Relationship.CARE_TEAM and consent not in CANNOT_ASK
+    if action == Action.EMERGENCY_ACCESS:
+        return clinician and consent not in CANNOT_ASK
+    if action == Action.CONSENT_CHANGE:
+        return Role.PRIVACY_OFFICER in roles or (
+            bool(roles & {Role.CLINICIAN, Role.REGISTRATION_CLERK})
+            and rel == Relationship.CARE_TEAM
+        )
+    if action in (Action.CASE_VIEW, Action.CASE_DECIDE, Action.CONSENT_REQUEST_RECORD):
+        return Role.PRIVACY_OFFICER in roles
+    if action in (Action.LINKAGE_ISSUE, Action.LINKAGE_LOOKUP, Action.ACCOUNT_LINK_IN_PERSON):
+        return Role.REGISTRATION_CLERK in roles and rel == Relationship.CARE_TEAM
+    if action != Action.VIEW_SCR or not clinician:
         return False
     cell = GRIDS[consent][rel].split()[PERMISSIONS.index(perm)]
     if section == CORE:
@@ -103,7 +149,7 @@ CASES = list(
 
 
 def test_the_matrix_covers_every_combination():
-    assert len(CASES) == 6 * 4 * 7 * 3 * 5 * 2 == 5040
+    assert len(CASES) == 6 * 15 * 7 * 3 * 5 * 2 == 18900
 
 
 @pytest.mark.parametrize("name", list(STAFF))

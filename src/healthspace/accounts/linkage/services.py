@@ -26,8 +26,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from healthspace.access.actors import Actor
-from healthspace.access.policy import Decision
-from healthspace.access.roles import Role
+from healthspace.access.context import AccessContext, Relationship
+from healthspace.access.policy import Action, Decision, decide
 from healthspace.accounts.actors import actor_for_user
 from healthspace.accounts.login import normalise_identifier
 from healthspace.accounts.models import Account, LinkageKey, PatientLink
@@ -72,21 +72,15 @@ def linkage_decision(
 ) -> Decision:
     """Who may issue linkage details, look a patient up for it, or link an account in person.
 
-    A registration clerk acts only for patients registered at their own practice: the
-    practice is who knows the patient and answers for the identity check. The operator's
-    command may issue (it is run on the server by someone the service trusts), nothing else.
+    access.decide answers; this gathers what it needs. A registration clerk acts only for
+    patients registered at their own practice (the practice knows the patient and answers
+    for the identity check); the operator's command may issue, nothing else.
     """
-    if actor.kind == "system":
-        if actor.id == f"cli:{CLI_PURPOSE}" and action == ISSUE:
-            return Decision(True, f"operator-command:{CLI_PURPOSE}", ("audit",))
-        return Decision(False, "command-not-permitted")
-    if actor.kind != "staff" or Role.REGISTRATION_CLERK not in actor.roles:
-        return Decision(False, "not-a-registration-clerk")
-    if action not in (ISSUE, LOOKUP, LINK_IN_PERSON):
-        return Decision(False, "not-permitted-for-clerks")
-    if not actor_ods or not patient_ods or actor_ods != patient_ods:
-        return Decision(False, "not-registered-at-clerks-practice")
-    return Decision(True, "registration-clerk-of-practice", ("audit",))
+    same_practice = bool(actor_ods) and bool(patient_ods) and actor_ods == patient_ods
+    context = AccessContext(
+        relationship=Relationship.CARE_TEAM if same_practice else Relationship.NONE
+    )
+    return decide(actor, Action(action), None, None, context)
 
 
 # --- codes ------------------------------------------------------------------------------

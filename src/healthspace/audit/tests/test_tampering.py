@@ -6,6 +6,7 @@ database access would) and checks that verification fails and points at the righ
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -138,7 +139,7 @@ def _insert_forged(template: AuditEvent, *, seq, prev_hash, digest, reason="dire
             template.action,
             template.outcome,
             reason,
-            '{"n": 2, "sections": ["allergies"]}',
+            json.dumps(template.detail),
             template.chain_key,
             seq,
             prev_hash,

@@ -47,7 +47,25 @@ def test_each_patient_and_each_patientless_actor_has_its_own_chain():
 def test_stored_hash_recomputes_from_the_row_as_read_back():
     event = record(uuid.uuid4(), detail={"count": 2.0, "names": ("a", "b")})
     stored = AuditEvent.objects.get(pk=event.pk)
-    assert stored.detail == {"count": 2, "names": ["a", "b"]}
+    assert stored.detail == {"count": 2, "names": ["a", "b"], "roles": []}
+    assert verify_database().ok
+
+
+@pytest.mark.django_db(transaction=True)
+def test_staff_events_carry_roles_organisation_and_request_id_at_the_time():
+    from healthspace.core import requests
+
+    actor = Actor("staff", "user:9", roles=frozenset({"clinician"}), organisation="Y00001")
+    token = requests._current.set("abc123")
+    try:
+        with transaction.atomic():
+            event = audit_record(
+                actor=actor, action="scr.view", patient_id=None, outcome="success", reason="r"
+            )
+    finally:
+        requests._current.reset(token)
+    stored = AuditEvent.objects.get(pk=event.pk)
+    assert stored.detail == {"roles": ["clinician"], "org": "Y00001", "request_id": "abc123"}
     assert verify_database().ok
 
 

@@ -158,7 +158,12 @@ def test_versions_increase_by_one_and_never_rewrite_history(make_patient):
         (4, 3, S.CORE_ONLY),
     ]
     details = [e.detail for e in AuditEvent.objects.filter(action="consent.change").order_by("seq")]
-    assert details[-1] == {"from": "hidden", "to": "core-only", "version": 4}
+    assert details[-1] == {
+        "from": "hidden",
+        "to": "core-only",
+        "version": 4,
+        "roles": ["privacy-officer"],  # who they were at the time, kept in the hashed detail
+    }
 
 
 def test_patient_cannot_unhide_and_is_told_how(make_patient):
