@@ -10,9 +10,10 @@ from typing import Any
 from django.db import transaction
 
 from healthspace.access.actors import Actor
-from healthspace.access.policy import Action
+from healthspace.access.context import AccessContext
+from healthspace.access.policy import Action, decide
 from healthspace.audit.services import access_checked, audit_record
-from healthspace.core.errors import NotFound
+from healthspace.core.errors import NotFound, Refused
 from healthspace.core.nhs_numbers import format_spaced
 from healthspace.records import fhir_map
 from healthspace.records.importer import PATIENT_PURPOSE, item_purpose
@@ -42,6 +43,9 @@ class SectionView:
     label: str
     core: bool
     items: list[ItemRow]
+    # Not shown to this viewer, and why (a policy reason): a withheld section is shown as
+    # withheld, never silently left out, so nobody mistakes "withheld" for "none recorded".
+    withheld: str | None = None
 
 
 @dataclass
@@ -63,11 +67,11 @@ class ScrView:
         return next(s for s in self.sections if s.key == key)
 
 
-def _load(patient_id: uuid.UUID) -> tuple[Patient, list[ScrItem], Any]:
+def _load(patient_id: uuid.UUID, sections: list[str]) -> tuple[Patient, list[ScrItem], Any]:
     patient = Patient.objects.select_related("registered_practice").get(pk=patient_id)
     cipher = vault.cipher_for(patient_id=patient.id)
     items = list(
-        ScrItem.objects.filter(patient_id=patient.id)
+        ScrItem.objects.filter(patient_id=patient.id, section__in=sections)
         .order_by("section", "-recorded_at", "id")
         .only(
             "id",
@@ -84,28 +88,46 @@ def _load(patient_id: uuid.UUID) -> tuple[Patient, list[ScrItem], Any]:
 
 
 def scr_for(
-    *, actor: Actor, patient_id: uuid.UUID | None, action: Action = Action.VIEW_SCR
+    *,
+    actor: Actor,
+    patient_id: uuid.UUID | None,
+    action: Action = Action.VIEW_SCR,
+    context: AccessContext | None = None,
 ) -> ScrView:
-    """The whole SCR of one patient, in a constant number of queries, audited.
+    """The SCR of one patient as this actor may see it, in a constant number of queries,
+    audited in the read's transaction.
 
-    Raises NotFound both when the record is absent and when the actor may not see it.
+    ``access.decide`` answers for the record, then for each section: sections it refuses
+    are not read at all (not decrypted) and come back marked ``withheld``. Raises Refused
+    (a NotFound) when the record may not be seen, and NotFound when it is absent.
     """
-    decision = access_checked(actor=actor, action=action, patient_id=patient_id)
+    decision = access_checked(actor=actor, action=action, patient_id=patient_id, context=context)
+    if not decision.allowed:
+        raise Refused(NOT_FOUND_MESSAGE, reason=decision.reason)
+    per_section = {
+        key: decide(actor, action, patient_id, key, context)
+        for key in (*CORE_SECTIONS, *ADDITIONAL_SECTIONS)
+    }
+    shown = [key for key, d in per_section.items() if d.allowed]
+    withheld = {key: d.reason for key, d in per_section.items() if not d.allowed}
     with transaction.atomic():
         loaded = None
-        if decision.allowed and patient_id is not None:
+        if patient_id is not None:
             try:
-                loaded = _load(patient_id)
+                loaded = _load(patient_id, shown)
             except Patient.DoesNotExist:
                 loaded = None
         if loaded is not None:
+            detail: dict[str, Any] = {"items": len(loaded[1]), "sections": shown}
+            if withheld:
+                detail["withheld"] = sorted(withheld)
             audit_record(
                 actor=actor,
                 action=action,
                 patient_id=patient_id,
                 outcome="success",
                 reason=decision.reason,
-                detail={"items": len(loaded[1])},
+                detail=detail,
             )
     if loaded is None:
         raise NotFound(NOT_FOUND_MESSAGE)
@@ -137,7 +159,7 @@ def scr_for(
         )
     rows[Section.MEDICATIONS].sort(key=lambda r: not r.current)  # stable: current first
     sections = [
-        SectionView(key, Section(key).label, key in CORE_SECTIONS, rows[key])
+        SectionView(key, Section(key).label, key in CORE_SECTIONS, rows[key], withheld.get(key))
         for key in (*CORE_SECTIONS, *ADDITIONAL_SECTIONS)
     ]
     practice = patient.registered_practice

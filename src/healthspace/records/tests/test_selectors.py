@@ -11,7 +11,7 @@ from healthspace.audit.models import AuditEvent
 from healthspace.core.errors import NotFound
 from healthspace.records import synthetic
 from healthspace.records.importer import import_paths
-from healthspace.records.models import CORE_SECTIONS, Patient, ScrItem, Section
+from healthspace.records.models import ADDITIONAL_SECTIONS, CORE_SECTIONS, Patient, ScrItem, Section
 from healthspace.records.selectors import scr_for
 
 pytestmark = pytest.mark.django_db
@@ -104,4 +104,6 @@ def test_a_successful_view_is_audited_in_the_same_transaction(synthetic_patients
     scr_for(actor=_me(patient), patient_id=patient.id)
     event = AuditEvent.objects.get(action="scr.view")
     assert event.outcome == "success" and event.reason == "own-record"
-    assert event.detail == {"items": ScrItem.objects.filter(patient=patient).count()}
+    assert event.detail["items"] == ScrItem.objects.filter(patient=patient).count()
+    assert event.detail["sections"] == [*CORE_SECTIONS, *ADDITIONAL_SECTIONS]
+    assert "withheld" not in event.detail
