@@ -29,6 +29,15 @@ ACTION_WORDS: dict[str, str] = {
     "account.second-factor-changed": "Changed how you log in",
     "audit.view": "Looked at who has accessed your record",
     "case.open": "Asked the privacy officer to check an access",
+    "patient.find": "Checked your NHS number and date of birth",
+    "permission.record": "Recorded whether you gave permission to view your record",
+    "relationship.claim": "Said they are involved in your care",
+    "emergency.access": "Used emergency access to your record",
+    "consent.view": "Looked at your choices about your record",
+    "consent.change": "Changed your choices about your record",
+    "case.view": "A privacy officer reviewed an access to your record, or a request about it",
+    "case.decide": "A privacy officer made a decision about an access to your record",
+    "consent.request-record": "A privacy officer recorded or decided your request",
 }
 DENIED_WORDS = "Tried to view your record and was refused"
 OTHER_ACTION_WORDS = "Used your record"
@@ -43,6 +52,10 @@ REASON_WORDS: dict[str, str] = {
     "linkage-details-matched": "The linkage details matched",
     "operator-command": "A routine task on the HealthSpace service",
     "reported-by-patient": "You reported it",
+    "privacy-officer": "Privacy officer checking access to records",
+    "nhs-number-and-birth-date-matched": "Your NHS number and date of birth matched",
+    "self-claimed-relationship": "Said they are involved in your care",
+    "self-claimed": "Said they are involved in your care",
 }
 # Suffixes the access policy appends to a reason (``permission-given+self-claimed-...``).
 REASON_SUFFIX_WORDS: dict[str, str] = {
@@ -90,7 +103,7 @@ def action_in_words(action: str, outcome: str) -> str:
     if outcome == "denied":
         return DENIED_WORDS
     words = ACTION_WORDS.get(action, OTHER_ACTION_WORDS)
-    if outcome not in ("success", "case-opened"):
+    if outcome not in ("success", "allowed", "case-opened"):  # as audit.fhir counts them
         return f"{words} (this did not succeed)"
     return words
 
@@ -101,7 +114,8 @@ def reason_in_words(reason: str, outcome: str) -> str:
     if reason.startswith("operator-command"):
         return REASON_WORDS["operator-command"]
     base, *suffixes = reason.split("+")
-    words = [REASON_WORDS.get(base, OTHER_REASON_WORDS)]
+    # consent.change appends the source (``care-team:gp-practice``): the words are the policy's
+    words = [REASON_WORDS.get(base.partition(":")[0], OTHER_REASON_WORDS)]
     words += [REASON_SUFFIX_WORDS[s] for s in suffixes if s in REASON_SUFFIX_WORDS]
     return "; ".join(words)
 
@@ -163,7 +177,23 @@ _FIELDS = ("id", "occurred_at", "actor", "action", "outcome", "reason", "detail"
 
 def _describe(rows: list[AuditEvent], patient_id: uuid.UUID) -> list[AccessEntry]:
     users = _users_by_id({uid for r in rows if (uid := _user_id(r.actor)) is not None})
-    return [_entry(r, users, patient_id) for r in rows]
+    organisations = _organisation_names(
+        {
+            d["org"]
+            for r in rows
+            if isinstance(d := r.detail, dict) and isinstance(d.get("org"), str)
+        }
+    )
+    return [_entry(r, users, patient_id, organisations) for r in rows]
+
+
+def _organisation_names(codes: set[str]) -> dict[str, str]:
+    """ODS code -> name, one query: staff events carry the organisation at the time."""
+    if not codes:
+        return {}
+    from healthspace.records.models import Organisation  # records sits above audit
+
+    return dict(Organisation.objects.filter(ods_code__in=codes).values_list("ods_code", "name"))
 
 
 def _users_by_id(ids: set[int]) -> dict[int, object]:
@@ -187,7 +217,12 @@ def _users_by_id(ids: set[int]) -> dict[int, object]:
     return {u.pk: u for u in found}
 
 
-def _entry(event: AuditEvent, users: dict[int, object], patient_id: uuid.UUID) -> AccessEntry:
+def _entry(
+    event: AuditEvent,
+    users: dict[int, object],
+    patient_id: uuid.UUID,
+    organisations: dict[str, str],
+) -> AccessEntry:
     kind = event.actor.split(":", 1)[0]
     uid = _user_id(event.actor)
     user = users.get(uid) if uid is not None else None
@@ -196,12 +231,22 @@ def _entry(event: AuditEvent, users: dict[int, object], patient_id: uuid.UUID) -
     if kind == "staff":
         by_staff = True
         who = (user.get_full_name().strip() if user is not None else "") or SOME_STAFF
-        if user is not None:
+        # who they were when they looked, not what they are now (older events, and
+        # actors without roles, fall back to the account as it is)
+        detail = event.detail if isinstance(event.detail, dict) else {}
+        at_the_time = detail.get("roles")
+        if isinstance(at_the_time, list) and at_the_time:
+            roles = tuple(ROLE_WORDS[r] for r in sorted(map(str, at_the_time)) if r in ROLE_WORDS)
+        elif user is not None:
             roles = tuple(
                 ROLE_WORDS[g.name]
                 for g in sorted(user.groups.all(), key=lambda g: g.name)
                 if g.name in ROLE_WORDS
             )
+        code = detail.get("org")
+        if isinstance(code, str) and code:
+            organisation = organisations.get(code, code)
+        elif user is not None:
             account = getattr(user, "account", None)
             if account is not None and account.organisation is not None:
                 organisation = account.organisation.name

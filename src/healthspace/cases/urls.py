@@ -9,4 +9,5 @@ urlpatterns = [
     path("who-has-looked/", views.who_has_looked, name="who-has-looked"),
     path("not-recognised/", views.not_recognised, name="not-recognised"),
     path("reported/", views.reported, name="reported"),
+    path("notify/", views.notify, name="notify"),
 ]

@@ -7,6 +7,7 @@ from datetime import datetime
 from functools import wraps
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -14,11 +15,15 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from healthspace.access.actors import Actor
+from healthspace.access.endpoints import endpoint
+from healthspace.access.policy import Action
 from healthspace.accounts.actors import actor_for_user
 from healthspace.accounts.factors.guards import scr_allowed_for_session, second_factor_url
+from healthspace.accounts.services import staff_view_emails_set, staff_view_emails_wanted
 from healthspace.cases.selectors import own_access_history, own_entry
 from healthspace.cases.services import NOTE_MAX, case_open_not_recognised
 from healthspace.core.errors import NotFound
+from healthspace.records.models import Section
 
 NOTE_TOO_LONG = f"What looks wrong must be {NOTE_MAX} characters or fewer"
 
@@ -58,6 +63,7 @@ class NoteForm(EventForm):
     )
 
 
+@endpoint(Action.ACCESS_LOG_VIEW)
 @require_GET
 @own_record_page
 def who_has_looked(request: HttpRequest, actor: Actor) -> HttpResponse:
@@ -70,10 +76,37 @@ def who_has_looked(request: HttpRequest, actor: Actor) -> HttpResponse:
     return render(
         request,
         "cases/who_has_looked.html",
-        {"page": page, "when": when_in_words, "older": before.isdigit()},
+        {
+            "page": page,
+            "when": when_in_words,
+            "older": before.isdigit(),
+            "section_words": section_words,
+            "notify": staff_view_emails_wanted(user=request.user),
+        },
     )
 
 
+def section_words(keys: list[str]) -> str:
+    labels = dict(Section.choices)
+    return ", ".join(str(labels.get(k, k)).lower() for k in keys)
+
+
+@endpoint(no_patient_data=True)  # the signed-in person's own email preference
+@require_POST
+@own_record_page
+def notify(request: HttpRequest, actor: Actor) -> HttpResponse:
+    wanted = request.POST.get("notify") == "on"
+    staff_view_emails_set(user=request.user, wanted=wanted)
+    messages.success(
+        request,
+        "We will email you when staff look at your record."
+        if wanted
+        else "We will not email you when staff look at your record.",
+    )
+    return redirect("cases:who-has-looked")
+
+
+@endpoint(Action.CASE_OPEN)
 @require_POST
 @own_record_page
 def not_recognised(request: HttpRequest, actor: Actor) -> HttpResponse:
@@ -110,6 +143,7 @@ def not_recognised(request: HttpRequest, actor: Actor) -> HttpResponse:
     )
 
 
+@endpoint(no_patient_data=True)
 @require_GET
 @own_record_page
 def reported(request: HttpRequest, actor: Actor) -> HttpResponse:

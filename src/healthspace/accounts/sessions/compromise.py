@@ -1,7 +1,7 @@
 """'I think someone has seen my record': one step that secures the account and tells the
 privacy officer. Changes the password, ends every other session, removes the passkeys the
-patient does not recognise, and opens a case (an audit event the privacy-officer queue of
-the audit issue picks up), all in one transaction."""
+patient does not recognise, and opens a privacy-officer case (with the patient's note),
+all in one transaction."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ from healthspace.accounts.actors import actor_for_user
 from healthspace.accounts.models import Account, Passkey, PatientLink
 from healthspace.accounts.sessions.services import password_changed
 from healthspace.audit.services import audit_record
+from healthspace.cases.models import PrivacyCase
+from healthspace.cases.services import NOTE_MAX, alert_raise
 
 ACTION = "account.compromise-reported"
 
@@ -32,13 +34,25 @@ def account_secure_after_compromise(
         patient_id = (
             PatientLink.objects.filter(user=user).values_list("patient_id", flat=True).first()
         )
-        audit_record(
+        note = (note or "").strip()[:NOTE_MAX]
+        event = audit_record(
             actor=actor_for_user(user),
             action=ACTION,
             patient_id=patient_id,
             outcome="case-opened",
             reason="reported-by-patient",
-            # the patient's own words go to the privacy officer's case, not to logs
-            detail={"sessions_ended": ended, "passkeys_removed": removed, "note": note[:2000]},
+            # the patient's own words go to the privacy officer's case: the audit chain
+            # is append-only and must never hold free text, only its size
+            detail={"sessions_ended": ended, "passkeys_removed": removed, "note_chars": len(note)},
         )
+        if patient_id is not None:
+            # an account without a record has nothing for the privacy officer to review
+            case = alert_raise(
+                patient_id=patient_id,
+                kind=PrivacyCase.Kind.COMPROMISE_REPORTED,
+                audit_event_id=event.pk,
+            )
+            if note:
+                case.patient_note = note
+                case.save(update_fields=["patient_note"])
     return ended

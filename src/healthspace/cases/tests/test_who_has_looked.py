@@ -282,3 +282,16 @@ def test_only_the_patient_may_read_their_access_log_or_open_a_case_and_refusals_
         case_open_not_recognised(actor=stranger, patient_id=patient_id, audit_event_id=1, note="")
     refused = AuditEvent.objects.filter(patient_id=patient_id, outcome="denied")
     assert sorted(refused.values_list("action", flat=True)) == ["audit.view", "case.open"]
+
+
+def test_a_patient_can_choose_emails_about_staff_views(patients, signed_in):
+    from healthspace.accounts.models import Account
+
+    user, _ = patients[0]
+    client = signed_in(user)
+    assert 'id="notify"' in client.get("/record/access/who-has-looked/").content.decode()
+    response = client.post("/record/access/notify/", {"notify": "on"}, follow=True)
+    assert "We will email you when staff look at your record." in response.content.decode()
+    assert Account.objects.get(user=user).notify_staff_views
+    client.post("/record/access/notify/", {})
+    assert not Account.objects.get(user=user).notify_staff_views

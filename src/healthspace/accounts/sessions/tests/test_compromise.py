@@ -9,6 +9,7 @@ from django.urls import reverse
 from healthspace.accounts.models import Account, Passkey, PatientLink
 from healthspace.accounts.sessions.testing import signed_in_client
 from healthspace.audit.models import AuditEvent
+from healthspace.cases.models import PrivacyCase
 from healthspace.core.clock import now
 from healthspace.records.models import Patient
 
@@ -54,6 +55,11 @@ def test_one_step_changes_password_ends_other_sessions_removes_passkeys_and_open
     case = AuditEvent.objects.get(action="account.compromise-reported")
     assert case.patient_id == patient_user.patient_link.patient_id
     assert case.detail["passkeys_removed"] == 1 and case.detail["sessions_ended"] == 1
+    # the patient's words go to the privacy officer's case; the chain keeps only their size
+    assert "note" not in case.detail and case.detail["note_chars"] == len("my ex")
+    alert = PrivacyCase.objects.get(audit_event_id=case.pk)
+    assert alert.kind == PrivacyCase.Kind.COMPROMISE_REPORTED and alert.patient_note == "my ex"
+    assert alert.patient_id == case.patient_id and alert.status == PrivacyCase.Status.OPEN
 
 
 @pytest.mark.parametrize(
@@ -73,3 +79,4 @@ def test_bad_input_changes_nothing(patient_user, current, new, error):
     assert patient_user.check_password(OLD)
     assert Passkey.objects.filter(user=patient_user).count() == 2
     assert not AuditEvent.objects.filter(action="account.compromise-reported").exists()
+    assert not PrivacyCase.objects.exists()
