@@ -27,6 +27,8 @@ class Account(models.Model):
     organisation = models.ForeignKey(
         "records.Organisation", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # Patients: "email me when a member of staff looks at my record" (off unless chosen).
+    notify_staff_views = models.BooleanField(default=False)
     # "Change your password now": set when misuse is suspected, never on a schedule.
     password_change_required = models.BooleanField(default=False)
     # Throttling: a lock the owner can lift by email; never longer than LOCK_MAX.

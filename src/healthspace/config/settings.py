@@ -35,6 +35,8 @@ HEALTHSPACE_WEBAUTHN_ORIGINS = [
 ]
 # Where FHIR references in exports point; the FHIR API issue serves this base.
 HEALTHSPACE_FHIR_BASE = env.get("HEALTHSPACE_FHIR_BASE", "http://127.0.0.1:8000/fhir/R4")
+# How long a self-claimed relationship lasts (a shift): after it, the clinician claims again.
+HEALTHSPACE_SELF_CLAIM_HOURS = env.get_int("HEALTHSPACE_SELF_CLAIM_HOURS", 12)
 # Where `healthspace up` looks for demo patients (Synthea bundles) before generating its own.
 HEALTHSPACE_DEMO_DATA = env.get(
     "HEALTHSPACE_DEMO_DATA", str(BASE_DIR.parent / "shared" / "data" / "fhir")
@@ -59,11 +61,13 @@ INSTALLED_APPS = [
     "healthspace.cases",
     "healthspace.accounts",
     "healthspace.portability",
+    "healthspace.staff",
     "healthspace.ops",
     "healthspace.web",
 ]
 
 MIDDLEWARE = [
+    "healthspace.core.requests.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

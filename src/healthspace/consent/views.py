@@ -8,6 +8,8 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from healthspace.access.context import ConsentState
+from healthspace.access.endpoints import endpoint
+from healthspace.access.policy import Action
 from healthspace.accounts.actors import actor_for_user
 from healthspace.accounts.factors import guards
 from healthspace.consent import rules
@@ -48,6 +50,7 @@ def _guard(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
+@endpoint(Action.CONSENT_VIEW)
 @login_required
 @require_http_methods(["GET", "POST"])
 def choices(request: HttpRequest) -> HttpResponse:
@@ -64,6 +67,7 @@ def choices(request: HttpRequest) -> HttpResponse:
     return render(request, "consent/confirm.html", {"choice": choice, "text": STATE_TEXT[choice]})
 
 
+@endpoint(Action.CONSENT_CHANGE)
 @login_required
 @require_POST
 def confirm(request: HttpRequest) -> HttpResponse:
@@ -81,6 +85,7 @@ def confirm(request: HttpRequest) -> HttpResponse:
     return redirect("consent:saved")
 
 
+@endpoint(Action.CONSENT_VIEW)
 @login_required
 def saved(request: HttpRequest) -> HttpResponse:
     if (refused := _guard(request)) is not None:

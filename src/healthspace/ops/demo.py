@@ -14,7 +14,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 
 from healthspace.access.actors import Actor
-from healthspace.access.roles import Role
+from healthspace.access.roles import Activity, Role
 from healthspace.accounts.models import Account, PatientLink
 from healthspace.core.clock import now
 from healthspace.records import synthetic
@@ -31,6 +31,17 @@ DEMO_PASSWORD_CLINICIAN = "demo-clinician-not-a-real-password"  # noqa: S105 (de
 # Demo patient 1 has an authenticator app with this secret (printed by `healthspace up`),
 # so the demo shows a login with a second factor without setting one up first.
 DEMO_TOTP_SECRET = "HSDEMOHSDEMOHSDEMOHSDEMOHSDEMO22"  # noqa: S105 (demo)
+
+
+# Staff of the demo: (login name, roles and activities, organisation or None for the
+# demo practice). The A&E clinician is outside every patient's care team: they show the
+# self-claimed relationship and emergency access.
+DEMO_STAFF: list[tuple[str, tuple[str, ...], tuple[str, str] | None]] = [
+    ("clinician", (Role.CLINICIAN, Activity.ADDITIONAL_INFORMATION), None),
+    ("a-and-e", (Role.CLINICIAN,), ("RXD01", "Riverside Hospital Emergency Department")),
+    ("clerk", (Role.REGISTRATION_CLERK,), None),
+    ("privacy", (Role.PRIVACY_OFFICER,), None),
+]
 
 
 @dataclass
@@ -113,21 +124,27 @@ def ensure_demo_logins(count: int = 3, *, with_totp: bool = False) -> list[DemoL
             logins.append(
                 DemoLogin(email, DEMO_PASSWORD_PATIENT, "patient", linked.first(), secret)
             )
-        email = f"clinician@{DEMO_DOMAIN}"
-        user = user_model.objects.filter(username=email).first()
-        if user is None:
-            user = user_model.objects.create_user(
-                username=email, email=email, password=DEMO_PASSWORD_CLINICIAN
+        for local, roles, org in DEMO_STAFF:
+            organisation = (
+                practice
+                if org is None
+                else organisation_get_or_create(ods_code=org[0], name=org[1])
             )
-        Account.objects.get_or_create(
-            user=user,
-            defaults={
-                "kind": Account.Kind.STAFF,
-                "email_confirmed_at": now(),
-                "organisation": practice,
-            },
-        )
-        group, _ = Group.objects.get_or_create(name=Role.CLINICIAN)
-        user.groups.add(group)
-        logins.append(DemoLogin(email, DEMO_PASSWORD_CLINICIAN, "clinician"))
+            email = f"{local}@{DEMO_DOMAIN}"
+            user = user_model.objects.filter(username=email).first()
+            if user is None:
+                user = user_model.objects.create_user(
+                    username=email, email=email, password=DEMO_PASSWORD_CLINICIAN
+                )
+            Account.objects.get_or_create(
+                user=user,
+                defaults={
+                    "kind": Account.Kind.STAFF,
+                    "email_confirmed_at": now(),
+                    "organisation": organisation,
+                },
+            )
+            for role in roles:
+                user.groups.add(Group.objects.get_or_create(name=role)[0])
+            logins.append(DemoLogin(email, DEMO_PASSWORD_CLINICIAN, local))
     return logins

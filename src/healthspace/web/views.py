@@ -6,6 +6,8 @@ from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
+from healthspace.access.endpoints import endpoint
+from healthspace.access.policy import Action
 from healthspace.accounts.actors import actor_for_user
 from healthspace.accounts.factors.guards import scr_allowed_for_session, second_factor_url
 from healthspace.accounts.login import GENERIC_ERROR, UNCONFIRMED_ERROR, password_step
@@ -14,6 +16,7 @@ from healthspace.core.errors import NotFound
 from healthspace.records.selectors import scr_for
 
 
+@endpoint(no_patient_data=True)
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "web/home.html", {})
 
@@ -23,6 +26,7 @@ class LoginForm(forms.Form):
     password = forms.CharField(max_length=1024, strip=False)
 
 
+@endpoint(no_patient_data=True)
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
     next_url = request.POST.get("next") or request.GET.get("next") or ""
@@ -62,17 +66,21 @@ def login_view(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@endpoint(no_patient_data=True)
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
     logout(request)
     return redirect("web:home")
 
 
+@endpoint(Action.VIEW_SCR)
 @login_required
 def record(request: HttpRequest) -> HttpResponse:
     if not scr_allowed_for_session(request):
         return redirect(second_factor_url())
     actor = actor_for_user(request.user)
+    if actor.kind == "staff":
+        return redirect("staff:find")  # staff have no record of their own here
     try:
         scr = scr_for(actor=actor, patient_id=actor.patient_id)
     except NotFound:

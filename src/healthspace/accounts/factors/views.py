@@ -21,6 +21,8 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from healthspace.access.endpoints import endpoint
+from healthspace.access.policy import Action
 from healthspace.accounts.factors import guards, selectors, services
 from healthspace.accounts.factors.forms import (
     CodeForm,
@@ -116,6 +118,7 @@ def _second_step(request: HttpRequest, next_url: str) -> tuple[Any, str, HttpRes
     return user, mode, None
 
 
+@endpoint(no_patient_data=True)
 @require_http_methods(["GET", "POST"])
 def verify(request: HttpRequest) -> HttpResponse:
     next_url = _safe_next(request)
@@ -170,6 +173,7 @@ def verify(request: HttpRequest) -> HttpResponse:
     )
 
 
+@endpoint(no_patient_data=True)
 @require_http_methods(["GET", "POST"])
 def verify_recovery(request: HttpRequest) -> HttpResponse:
     next_url = _safe_next(request)
@@ -208,6 +212,7 @@ def verify_recovery(request: HttpRequest) -> HttpResponse:
     )
 
 
+@endpoint(no_patient_data=True)
 @require_POST
 def passkey_login_options(request: HttpRequest) -> JsonResponse:
     user, _ = selectors.second_step_user(request)
@@ -222,6 +227,7 @@ def passkey_login_options(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"publicKey": options})
 
 
+@endpoint(no_patient_data=True)
 @require_POST
 def passkey_login(request: HttpRequest) -> JsonResponse:
     body = _json_body(request)
@@ -249,6 +255,7 @@ def passkey_login(request: HttpRequest) -> JsonResponse:
 # --- Setting factors up -------------------------------------------------------------------
 
 
+@endpoint(no_patient_data=True)
 @login_required
 @require_GET
 def setup(request: HttpRequest) -> HttpResponse:
@@ -263,6 +270,7 @@ def setup(request: HttpRequest) -> HttpResponse:
     )
 
 
+@endpoint(Action.ACCOUNT_SECOND_FACTOR_CHANGED)
 @login_required
 @require_http_methods(["GET", "POST"])
 def totp_setup(request: HttpRequest) -> HttpResponse:
@@ -313,6 +321,7 @@ def totp_setup(request: HttpRequest) -> HttpResponse:
     )
 
 
+@endpoint(no_patient_data=True)
 @login_required
 @require_http_methods(["GET", "POST"])
 def passkey_add(request: HttpRequest) -> HttpResponse:
@@ -353,6 +362,7 @@ def _json_guard(request: HttpRequest) -> JsonResponse | None:
     return None
 
 
+@endpoint(no_patient_data=True)
 @require_POST
 def passkey_add_options(request: HttpRequest) -> JsonResponse:
     refused = _json_guard(request)
@@ -363,6 +373,7 @@ def passkey_add_options(request: HttpRequest) -> JsonResponse:
     )
 
 
+@endpoint(Action.ACCOUNT_SECOND_FACTOR_CHANGED)
 @require_POST
 def passkey_add_verify(request: HttpRequest) -> JsonResponse:
     refused = _json_guard(request)
@@ -396,6 +407,7 @@ def passkey_add_verify(request: HttpRequest) -> JsonResponse:
 # --- Managing factors ---------------------------------------------------------------------
 
 
+@endpoint(no_patient_data=True)
 @login_required
 @require_GET
 def manage(request: HttpRequest) -> HttpResponse:
@@ -409,6 +421,7 @@ def manage(request: HttpRequest) -> HttpResponse:
     )
 
 
+@endpoint(no_patient_data=True)
 @login_required
 @require_http_methods(["GET", "POST"])
 def passkey_rename(request: HttpRequest) -> HttpResponse:
@@ -484,18 +497,21 @@ def _remove(request: HttpRequest, *, what: str) -> HttpResponse:
     )
 
 
+@endpoint(Action.ACCOUNT_SECOND_FACTOR_CHANGED)
 @login_required
 @require_http_methods(["GET", "POST"])
 def passkey_remove(request: HttpRequest) -> HttpResponse:
     return _remove(request, what="passkey")
 
 
+@endpoint(Action.ACCOUNT_SECOND_FACTOR_CHANGED)
 @login_required
 @require_http_methods(["GET", "POST"])
 def totp_remove(request: HttpRequest) -> HttpResponse:
     return _remove(request, what="app")
 
 
+@endpoint(no_patient_data=True)
 @login_required
 @require_http_methods(["GET", "POST"])
 def recovery_codes(request: HttpRequest) -> HttpResponse:
@@ -527,6 +543,7 @@ def recovery_codes(request: HttpRequest) -> HttpResponse:
     )
 
 
+@endpoint(no_patient_data=True)
 @login_required
 @require_http_methods(["GET", "POST"])
 def reauth(request: HttpRequest) -> HttpResponse:

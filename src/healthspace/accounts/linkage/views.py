@@ -12,6 +12,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from healthspace.access.endpoints import endpoint
+from healthspace.access.policy import Action
 from healthspace.accounts.actors import actor_for_user
 from healthspace.accounts.factors import guards
 from healthspace.accounts.linkage import selectors, services, staff
@@ -56,6 +58,7 @@ def _clerk(request: HttpRequest) -> dict[str, object]:
 # --- staff ------------------------------------------------------------------------------
 
 
+@endpoint(Action.LINKAGE_LOOKUP)
 @registration_clerk_only
 @require_http_methods(["GET", "POST"])
 def staff_linkage(request: HttpRequest) -> HttpResponse:
@@ -84,6 +87,7 @@ def staff_linkage(request: HttpRequest) -> HttpResponse:
     )
 
 
+@endpoint(Action.LINKAGE_ISSUE)
 @registration_clerk_only
 @require_POST
 def staff_linkage_issue(request: HttpRequest) -> HttpResponse:
@@ -104,6 +108,7 @@ def staff_linkage_issue(request: HttpRequest) -> HttpResponse:
     )
 
 
+@endpoint(Action.ACCOUNT_LINK_IN_PERSON)
 @registration_clerk_only
 @require_POST
 def staff_linkage_in_person(request: HttpRequest) -> HttpResponse:
@@ -131,6 +136,7 @@ def staff_linkage_in_person(request: HttpRequest) -> HttpResponse:
 # --- patients ---------------------------------------------------------------------------
 
 
+@endpoint(Action.LINKAGE_VERIFY)
 @require_http_methods(["GET", "POST"])
 @login_required
 def verify(request: HttpRequest) -> HttpResponse:
@@ -172,6 +178,7 @@ def verify(request: HttpRequest) -> HttpResponse:
 # --- staff set-up -----------------------------------------------------------------------
 
 
+@endpoint(no_patient_data=True)
 @require_GET
 def staff_setup_link(request: HttpRequest, token: str) -> HttpResponse:
     """The link printed by ``createstaff``."""
@@ -183,6 +190,7 @@ def staff_setup_link(request: HttpRequest, token: str) -> HttpResponse:
     return redirect("accounts:staff-setup")
 
 
+@endpoint(no_patient_data=True)
 @require_http_methods(["GET", "POST"])
 def staff_setup(request: HttpRequest) -> HttpResponse:
     token = request.session.get(SETUP_IN_SESSION) or ""

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from healthspace.access.endpoints import endpoint
 from healthspace.accounts.passwords import forms, services
 from healthspace.accounts.passwords.services import ChangeOutcome, ConfirmOutcome
 
@@ -30,6 +31,7 @@ def _throttled(request: HttpRequest, retry_after: int) -> HttpResponse:
 # -- registration ----------------------------------------------------------------------
 
 
+@endpoint(no_patient_data=True)
 @require_http_methods(["GET", "POST"])
 def register(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
@@ -46,11 +48,13 @@ def register(request: HttpRequest) -> HttpResponse:
     return render(request, T + "register.html", {"form": form})
 
 
+@endpoint(no_patient_data=True)
 @require_GET
 def register_sent(request: HttpRequest) -> HttpResponse:
     return render(request, T + "register_sent.html", {"email": request.session.get(SENT_TO)})
 
 
+@endpoint(no_patient_data=True)
 @require_http_methods(["GET", "POST"])
 def confirm_email(request: HttpRequest, token: str) -> HttpResponse:
     # GET only looks: link scanners in mail systems open links, and must not confirm.
@@ -70,6 +74,7 @@ def confirm_email(request: HttpRequest, token: str) -> HttpResponse:
 # -- change (logged in) ----------------------------------------------------------------
 
 
+@endpoint(no_patient_data=True)
 @login_required
 @require_http_methods(["GET", "POST"])
 def password_change(request: HttpRequest) -> HttpResponse:
@@ -95,6 +100,7 @@ def password_change(request: HttpRequest) -> HttpResponse:
     )
 
 
+@endpoint(no_patient_data=True)
 @login_required
 @require_GET
 def password_change_done(request: HttpRequest) -> HttpResponse:
@@ -104,6 +110,7 @@ def password_change_done(request: HttpRequest) -> HttpResponse:
 # -- reset by email --------------------------------------------------------------------
 
 
+@endpoint(no_patient_data=True)
 @require_http_methods(["GET", "POST"])
 def password_reset(request: HttpRequest) -> HttpResponse:
     form = forms.EmailForm(request.POST or None)
@@ -116,11 +123,13 @@ def password_reset(request: HttpRequest) -> HttpResponse:
     return render(request, T + "reset.html", {"form": form})
 
 
+@endpoint(no_patient_data=True)
 @require_GET
 def password_reset_sent(request: HttpRequest) -> HttpResponse:
     return render(request, T + "reset_sent.html", {"email": request.session.get(SENT_TO)})
 
 
+@endpoint(no_patient_data=True)
 @require_GET
 def password_reset_link(request: HttpRequest, token: str) -> HttpResponse:
     """The emailed link: check it, keep it in the session, and move to a plain address so
@@ -131,6 +140,7 @@ def password_reset_link(request: HttpRequest, token: str) -> HttpResponse:
     return redirect("accounts:password-reset-new")
 
 
+@endpoint(no_patient_data=True)
 @require_http_methods(["GET", "POST"])
 def password_reset_new(request: HttpRequest) -> HttpResponse:
     user = services.password_reset_user(token=request.session.get(RESET_TOKEN, ""))
@@ -144,11 +154,13 @@ def password_reset_new(request: HttpRequest) -> HttpResponse:
     return render(request, T + "reset_new.html", {"form": form})
 
 
+@endpoint(no_patient_data=True)
 @require_GET
 def password_reset_done(request: HttpRequest) -> HttpResponse:
     return render(request, T + "reset_done.html", {})
 
 
+@endpoint(no_patient_data=True)
 @require_GET
 def password_help(request: HttpRequest) -> HttpResponse:
     return render(request, T + "help.html", {})

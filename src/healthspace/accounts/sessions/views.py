@@ -6,12 +6,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from healthspace.access.endpoints import endpoint
+from healthspace.access.policy import Action
 from healthspace.accounts.models import Passkey, PatientLink
 from healthspace.accounts.sessions import services, throttle
 from healthspace.accounts.sessions.compromise import account_secure_after_compromise
 from healthspace.accounts.sessions.forms import CompromiseForm
 
 
+@endpoint(no_patient_data=True)
 @login_required
 @require_GET
 def account_home(request: HttpRequest) -> HttpResponse:
@@ -19,6 +22,7 @@ def account_home(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/sessions/home.html", {"verified": verified})
 
 
+@endpoint(Action.ACCOUNT_COMPROMISE_REPORTED)
 @login_required
 def compromised(request: HttpRequest) -> HttpResponse:
     passkeys = list(Passkey.objects.filter(user=request.user).order_by("created_at"))
@@ -36,6 +40,7 @@ def compromised(request: HttpRequest) -> HttpResponse:
     )
 
 
+@endpoint(no_patient_data=True)
 @login_required
 @require_GET
 def session_list(request: HttpRequest) -> HttpResponse:
@@ -44,6 +49,7 @@ def session_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+@endpoint(no_patient_data=True)
 @login_required
 @require_POST
 def session_end(request: HttpRequest, session_id: int) -> HttpResponse:
@@ -51,6 +57,7 @@ def session_end(request: HttpRequest, session_id: int) -> HttpResponse:
     return redirect("accounts:sessions")
 
 
+@endpoint(no_patient_data=True)
 @login_required
 @require_POST
 def sessions_end_others(request: HttpRequest) -> HttpResponse:
@@ -58,6 +65,7 @@ def sessions_end_others(request: HttpRequest) -> HttpResponse:
     return redirect("accounts:sessions")
 
 
+@endpoint(no_patient_data=True)
 @login_required
 @require_POST
 def logout_everywhere(request: HttpRequest) -> HttpResponse:
@@ -66,6 +74,7 @@ def logout_everywhere(request: HttpRequest) -> HttpResponse:
     return redirect("web:login")
 
 
+@endpoint(no_patient_data=True)
 @login_required
 @require_GET
 def keepalive(request: HttpRequest) -> HttpResponse:
@@ -73,6 +82,7 @@ def keepalive(request: HttpRequest) -> HttpResponse:
     return HttpResponse(status=204)
 
 
+@endpoint(no_patient_data=True)
 @require_GET
 def unlock(request: HttpRequest, token: str) -> HttpResponse:
     ok = throttle.unlock_with_token(token)

@@ -64,7 +64,11 @@ class Command(BaseCommand):
                         f"print(pyotp.TOTP('{login.totp_secret}').now())\""
                     )
             self.stdout.write(
-                "  The others set up a second factor (passkey or app) at their first login."
+                "  The others set up a second factor (passkey or app) at their first login;\n"
+                "  staff (clinician, a-and-e, clerk, privacy) register a passkey, then use\n"
+                "  http://127.0.0.1:PORT/staff/ to find a patient by NHS number and date of birth.".replace(
+                    "PORT", str(port)
+                )
             )
             self.stdout.write("=" * 72)
         if no_serve:

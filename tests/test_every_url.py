@@ -1,0 +1,196 @@
+"""Fail closed, over HTTP: every URL declares what it does with patient data, and every
+patient-data URL, tried as every role and as another patient, is refused unless the
+access matrix allows it, with each refusal of a signed-in person in the patient's trail.
+
+The expected grid below is written by hand from the rules (access/tests/test_matrix.py is
+the specification of decide() itself); a new URL must be added here or the walk fails.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+
+from healthspace.access.context import ConsentState
+from healthspace.accounts.models import Account, PatientLink
+from healthspace.accounts.sessions.testing import signed_in_client
+from healthspace.audit.models import AuditEvent
+from healthspace.consent.models import ConsentRecord
+from healthspace.core.clock import now
+from healthspace.core.nhs_numbers import format_spaced
+from healthspace.ops.demo import ensure_demo_logins
+from healthspace.records.models import Organisation, Patient
+
+pytestmark = pytest.mark.django_db
+
+
+def _walk(patterns, prefix=""):
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            yield from _walk(p.url_patterns, prefix + str(p.pattern))
+        elif isinstance(p, URLPattern):
+            yield prefix + str(p.pattern), p.callback
+
+
+ROUTES = [
+    (r, cb) for r, cb in _walk(get_resolver().url_patterns) if not r.startswith("operator/admin/")
+]
+
+
+@pytest.mark.parametrize(("route", "view"), ROUTES, ids=[r or "/" for r, _ in ROUTES])
+def test_every_view_declares_its_access(route, view):
+    declared = getattr(view, "access_actions", None)
+    assert declared or getattr(view, "access_no_patient_data", False), (
+        f"/{route} ({view.__module__}.{view.__name__}) has no @endpoint(...) declaration"
+    )
+
+
+def test_the_operator_admin_holds_no_patient_data():
+    # Django's admin reads models around access.decide: nothing but logins and groups,
+    # not even second-factor secrets.
+    exposed = sorted(m._meta.label for m in admin.site._registry)
+    assert exposed == ["auth.Group", "auth.User"], exposed
+
+
+# --- the HTTP walk ---------------------------------------------------------------------
+
+ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
+ROLES = {
+    "clinician": ("Y00001", ["clinician"]),
+    "clinician-given": ("Y00001", ["clinician"]),
+    "clinician-elsewhere": ("RR801", ["clinician"]),
+    "clerk": ("Y00001", ["registration-clerk"]),
+    "privacy-officer": ("Y00001", ["privacy-officer"]),
+    "operator": ("Y00001", ["operator"]),
+}
+PATIENT_ACTORS = ["owner", "other-patient", "basic-account", "anonymous"]
+ACTORS = [*PATIENT_ACTORS, *ROLES]
+STAFF_ALL = set(ROLES)
+
+# (method, path template, who may) — {p} is the owner's patient id; {q} another
+# patient's, whose record is waiting for a deletion decision.
+GRID = [
+    # the patient's own pages carry no id: only the owner ever sees the owner's record
+    ("GET", "/record/", {"owner"}),
+    ("GET", "/record/consent/", {"owner"}),
+    ("GET", "/record/access/who-has-looked/", {"owner"}),
+    # staff pages for one patient (found by NHS number + date of birth this session)
+    ("GET", "/staff/patient/{p}/", {"clinician", "clinician-given", "clinician-elsewhere", "clerk", "privacy-officer"}),
+    ("GET", "/staff/patient/{p}/relationship/", {"clinician-elsewhere"}),
+    ("GET", "/staff/patient/{p}/emergency/", {"clinician", "clinician-given", "clinician-elsewhere"}),
+    ("GET", "/staff/patient/{p}/scr/", {"clinician-given"}),
+    # the privacy officer's console: only privacy officers (pages about one record are
+    # audited in its trail; the lists show no identifiers)
+    ("GET", "/staff/privacy/", {"privacy-officer"}),
+    ("GET", "/staff/privacy/requests/", {"privacy-officer"}),
+    ("GET", "/staff/privacy/deletions/", {"privacy-officer"}),
+    ("GET", "/staff/privacy/deletions/{q}/", {"privacy-officer"}),  # {q}: deletion requested
+    # last: recording an answer changes what the pages above allow
+    ("POST", "/staff/patient/{p}/permission/", {"clinician", "clinician-given"}),
+]  # fmt: skip
+
+
+@pytest.fixture
+def world(synthetic_patients, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    ensure_demo_logins(count=2)
+    links = list(PatientLink.objects.select_related("patient", "user").order_by("user__username"))
+    owner, other = links[0], links[1]
+    users = {"owner": owner.user, "other-patient": other.user}
+    basic = get_user_model().objects.create(username="basic@example.test")
+    Account.objects.create(user=basic, kind=Account.Kind.PATIENT)
+    users["basic-account"] = basic
+    for name, (ods, roles) in ROLES.items():
+        user = get_user_model().objects.create(username=f"{name}@example.nhs.uk")
+        org = Organisation.objects.get_or_create(
+            ods_code=ods, defaults={"name": ods, "identifier_system": ODS, "identifier_value": ods}
+        )[0]
+        Account.objects.create(user=user, kind=Account.Kind.STAFF, organisation=org)
+        for role in roles:
+            user.groups.add(Group.objects.get_or_create(name=role)[0])
+        users[name] = user
+    ConsentRecord.objects.create(
+        patient_id=other.patient_id,
+        version=1,
+        state=ConsentState.DELETION_REQUESTED,
+        recorded_at=now(),
+        recorded_by=f"patient:user:{other.user_id}",
+        source="patient-online",
+    )
+    return owner.patient, users, other.patient_id
+
+
+def _client(name, users, patient: Patient) -> Client:
+    if name == "anonymous":
+        return Client()
+    user = users[name]
+    client = signed_in_client(user, second_factor="passkey" if name in ROLES else "totp")
+    if name in ROLES:
+        born = patient.birth_date
+        client.post(
+            "/staff/",
+            {
+                "nhs_number": format_spaced(patient.nhs_number),
+                "birth_day": born.day,
+                "birth_month": born.month,
+                "birth_year": born.year,
+            },
+        )
+        if name == "clinician-given":
+            client.post(f"/staff/patient/{patient.id}/permission/", {"answer": "given"})
+    return client
+
+
+def _label(name, users) -> str | None:
+    if name == "anonymous":
+        return None
+    kind = "staff" if name in ROLES else "patient"
+    return f"{kind}:user:{users[name].pk}"
+
+
+@pytest.mark.parametrize("actor", ACTORS)
+def test_every_patient_data_url_as_every_role(world, actor):
+    patient, users, other = world
+    client = _client(actor, users, patient)
+    label = _label(actor, users)
+    wrong = []
+    for method, template, allowed in GRID:
+        path = template.format(p=patient.id, q=other)
+        # a page about one record is refused in that record's trail; a list page in the
+        # refused person's own
+        about = patient.id if "{p}" in template else other if "{q}" in template else None
+        scope = {"patient_id": about} if about else {}
+        denied = AuditEvent.objects.filter(outcome="denied", actor=label or "-", **scope)
+        before, anyone_before = denied.count(), AuditEvent.objects.filter(outcome="denied").count()
+        response = (
+            client.post(path, {"answer": "refused"}) if method == "POST" else client.get(path)
+        )
+        body = response.content.decode(errors="replace")
+        if actor in allowed:
+            if response.status_code not in (200, 302):
+                wrong.append(f"{method} {path}: allowed for {actor}, got {response.status_code}")
+            if AuditEvent.objects.filter(outcome="denied").count() != anyone_before:
+                wrong.append(f"{method} {path}: allowed for {actor}, but a refusal was audited")
+            continue
+        if format_spaced(patient.nhs_number) in body or patient.nhs_number in body:
+            wrong.append(f"{method} {path}: {actor} was shown the patient's NHS number")
+        if response.status_code == 200 and path.startswith("/staff/"):
+            wrong.append(f"{method} {path}: {actor} got a page")
+        if path.startswith("/staff/") and label is not None and denied.count() == before:
+            wrong.append(f"{method} {path}: {actor}'s refusal was not audited")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_owners_pages_show_another_patient_only_their_own_record(world):
+    patient, users, _ = world
+    client = _client("other-patient", users, patient)
+    for path in ("/record/", "/record/consent/", "/record/access/who-has-looked/"):
+        body = client.get(path).content.decode()
+        assert format_spaced(patient.nhs_number) not in body
+    assert not AuditEvent.objects.filter(
+        patient_id=patient.id, actor=_label("other-patient", users)
+    ).exists()
