@@ -5,6 +5,7 @@ sections they may not see marked withheld; the patient's trail shows the view. a
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -77,6 +78,66 @@ def test_clinician_finds_a_patient_asks_permission_and_views_the_record(
     newest = access_history_for_patient(patient_id=patient.id, limit=1)[0]
     assert newest.what == "Viewed your Summary Care Record"
     assert newest.why == "You gave permission"
+
+    serious = {
+        name: [v for v in violations if v["impact"] in ("serious", "critical")]
+        for name, violations in found.items()
+    }
+    assert not any(serious.values()), {k: describe(v) for k, v in serious.items() if v}
+
+
+def test_privacy_officer_reviews_an_emergency_access_and_closes_the_case(
+    context: Any, axe, demo_patient
+):
+    from django.contrib.auth import get_user_model
+
+    from healthspace.access.actors import Actor
+    from healthspace.access.roles import Role
+    from healthspace.cases.models import PrivacyCase
+    from healthspace.ops.demo import DEMO_DOMAIN, DEMO_PASSWORD_CLINICIAN
+    from healthspace.records.models import Patient
+    from healthspace.staff.selectors import access_context_for
+    from healthspace.staff.services import emergency_access_record
+
+    patient = Patient.objects.get(nhs_number=demo_patient.nhs_number)
+    a_and_e = get_user_model().objects.get(username=f"a-and-e@{DEMO_DOMAIN}")
+    actor = Actor(
+        "staff", f"user:{a_and_e.pk}", roles=frozenset({Role.CLINICIAN}), organisation="RXD01"
+    )
+    emergency_access_record(
+        actor=actor,
+        user_id=a_and_e.pk,
+        session_key_hash="0" * 64,
+        patient_id=patient.id,
+        context=access_context_for(
+            actor=actor, user_id=a_and_e.pk, session_key_hash="0" * 64, patient_id=patient.id
+        ),
+        explanation="Unconscious after a road traffic collision",
+    )
+
+    page = context.new_page()
+    virtual_authenticator(context, page)
+    found: dict[str, list[dict[str, Any]]] = {}
+    log_in_with_password(page, f"privacy@{DEMO_DOMAIN}", DEMO_PASSWORD_CLINICIAN)
+    page.wait_for_url("**/account/two-factor/passkeys/add/**")
+    page.locator("#name").fill("Office laptop")
+    page.get_by_role("button", name="Create a passkey").click()
+    page.wait_for_url("**/account/two-factor/")
+    page.goto("/staff/privacy/")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Alerts and open cases")
+    found["queue"] = axe(page)
+
+    page.get_by_role("link", name=re.compile(r"^Review case \d+$")).click()
+    expect(page.get_by_text("Unconscious after a road traffic collision")).to_be_visible()
+    found["case"] = axe(page)
+    page.get_by_role("button", name="Close the case with this decision").click()
+    expect(page.locator(".nhsuk-error-summary")).to_be_visible()
+    found["case error"] = axe(page)
+    page.get_by_label("Appropriate: no further action").check()
+    page.locator("#id_note").fill("Checked with the ED: patient arrived unconscious.")
+    page.get_by_role("button", name="Close the case with this decision").click()
+    page.wait_for_load_state()
+    assert PrivacyCase.objects.get().status == PrivacyCase.Status.CLOSED
 
     serious = {
         name: [v for v in violations if v["impact"] in ("serious", "critical")]
