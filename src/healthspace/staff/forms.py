@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from django import forms
-from django.utils import timezone
 
 from healthspace.accounts.linkage.forms import NhsNumberField
-from healthspace.core.clock import now
 from healthspace.staff.models import RelationshipClaim
 from healthspace.staff.services import EXPLANATION_MAX
-from healthspace.web.forms import NHSForm
+from healthspace.web.forms import NHSForm, date_from_parts
 
 
 class FindForm(NHSForm):
@@ -25,22 +22,11 @@ class FindForm(NHSForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        parts = [(data.get(f"birth_{p}") or "").strip() for p in ("day", "month", "year")]
-        if not all(parts):
-            self.add_error(
-                "birth_day", "Enter the patient's date of birth, with a day, month and year"
-            )
-            return data
-        try:
-            day, month, year = (int(p) for p in parts)
-            born = date(year, month, day)
-        except ValueError:
-            self.add_error("birth_day", "Date of birth must be a real date")
-            return data
-        if len(parts[2]) != 4 or born > timezone.localdate(now()):
-            self.add_error("birth_day", "Date of birth must be a real date in the past")
-            return data
-        data["birth_date"] = born
+        born = date_from_parts(
+            self, data, "birth", enter="the patient's date of birth", label="Date of birth"
+        )
+        if born is not None:
+            data["birth_date"] = born
         return data
 
 

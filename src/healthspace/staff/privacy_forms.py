@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from django import forms
-from django.utils import timezone
 
 from healthspace.access.context import ConsentState
 from healthspace.accounts.linkage.forms import NhsNumberField
 from healthspace.cases.models import CaseDecision, PrivacyCase
 from healthspace.cases.services import DECISION_NOTE_MAX, REFERENCE_MAX
-from healthspace.core.clock import now
-from healthspace.web.forms import NHSForm
+from healthspace.web.forms import NHSForm, date_from_parts
 
 NOTE_ERRORS = {
     "required": "Enter a note explaining the decision",
@@ -47,27 +44,6 @@ class CaseDecisionForm(NHSForm):
         },
     )
     note = forms.CharField(max_length=DECISION_NOTE_MAX, error_messages=NOTE_ERRORS)
-
-
-def _date_from_parts(
-    form: forms.Form, data: dict[str, Any], prefix: str, *, what: str
-) -> date | None:
-    """A date typed as day, month and year (the NHS.UK date input), real and not in the
-    future; the error goes on the day field, which the error summary links to."""
-    parts = [(data.get(f"{prefix}_{p}") or "").strip() for p in ("day", "month", "year")]
-    if not all(parts):
-        form.add_error(f"{prefix}_day", f"Enter {what}, with a day, month and year")
-        return None
-    try:
-        day, month, year = (int(p) for p in parts)
-        value = date(year, month, day)
-    except ValueError:
-        form.add_error(f"{prefix}_day", f"{what.capitalize()} must be a real date")
-        return None
-    if len(parts[2]) != 4 or value > timezone.localdate(now()):
-        form.add_error(f"{prefix}_day", f"{what.capitalize()} must be a real date in the past")
-        return None
-    return value
 
 
 UNHIDE_CHOICES = [
@@ -111,11 +87,11 @@ class UnhideRequestForm(NHSForm):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        birth_date = _date_from_parts(self, data, "birth", what="the patient's date of birth")
+        birth_date = date_from_parts(self, data, "birth", enter="the patient's date of birth")
         if birth_date is not None:
             data["birth_date"] = birth_date
-        received_on = _date_from_parts(
-            self, data, "received", what="the date the letter was received"
+        received_on = date_from_parts(
+            self, data, "received", enter="the date the letter was received"
         )
         if received_on is not None:
             data["received_on"] = received_on

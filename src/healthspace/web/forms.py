@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date
+from typing import Any
+
 from django import forms
+from django.utils import timezone
+
+from healthspace.core.clock import now
 
 
 def error_list(
@@ -33,3 +39,26 @@ class NHSForm(forms.Form):
     def error_for(self, name: str) -> dict[str, str] | None:
         errors = self.errors.get(name)
         return {"text": errors[0]} if errors else None
+
+
+def date_from_parts(
+    form: forms.Form, data: dict[str, Any], prefix: str, *, enter: str, label: str = ""
+) -> date | None:
+    """A date typed as day, month and year (the NHS.UK date input), real and not in the
+    future; the error goes on the day field, which the error summary links to.
+    ``enter``: "your date of birth"; ``label``: "Date of birth" (defaults from ``enter``)."""
+    label = label or enter[:1].upper() + enter[1:]
+    parts = [(data.get(f"{prefix}_{p}") or "").strip() for p in ("day", "month", "year")]
+    if not all(parts):
+        form.add_error(f"{prefix}_day", f"Enter {enter}, with a day, month and year")
+        return None
+    try:
+        day, month, year = (int(p) for p in parts)
+        value = date(year, month, day)
+    except ValueError:
+        form.add_error(f"{prefix}_day", f"{label} must be a real date")
+        return None
+    if len(parts[2]) != 4 or value > timezone.localdate(now()):
+        form.add_error(f"{prefix}_day", f"{label} must be a real date in the past")
+        return None
+    return value

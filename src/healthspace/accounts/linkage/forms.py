@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 from django import forms
-from django.utils import timezone
 
 from healthspace.accounts.linkage.services import LinkageDetails
 from healthspace.core import nhs_numbers
-from healthspace.core.clock import now
+from healthspace.web.forms import date_from_parts
 from healthspace.web.forms import error_list as web_error_list
 
 # Where each field's error links to in the error summary (the first input of the field).
@@ -57,20 +55,11 @@ class VerifyForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        parts = [(data.get(f"birth_{p}") or "").strip() for p in ("day", "month", "year")]
-        if not all(parts):
-            self.add_error("birth_day", "Enter your date of birth, with a day, month and year")
-            return data
-        try:
-            day, month, year = (int(p) for p in parts)
-            born = date(year, month, day)
-        except ValueError:
-            self.add_error("birth_day", "Date of birth must be a real date")
-            return data
-        if len(parts[2]) != 4 or born > timezone.localdate(now()):
-            self.add_error("birth_day", "Date of birth must be a real date in the past")
-            return data
-        data["birth_date"] = born
+        born = date_from_parts(
+            self, data, "birth", enter="your date of birth", label="Date of birth"
+        )
+        if born is not None:
+            data["birth_date"] = born
         return data
 
     def details(self) -> LinkageDetails:
