@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import tempfile
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from django.conf import settings
@@ -51,6 +52,7 @@ class DemoLogin:
     role: str
     nhs_number: str | None = None
     totp_secret: str | None = None
+    birth_date: date | None = None  # staff find a patient by NHS number and birth date
 
 
 def load_demo_records() -> tuple[str, ImportReport | None]:
@@ -112,9 +114,11 @@ def ensure_demo_logins(count: int = 3, *, with_totp: bool = False) -> list[DemoL
             Account.objects.get_or_create(
                 user=user, defaults={"kind": Account.Kind.PATIENT, "email_confirmed_at": now()}
             )
-            linked = PatientLink.objects.filter(user=user).values_list(
-                "patient__nhs_number", flat=True
-            )
+            linked = (
+                PatientLink.objects.filter(user=user)
+                .values_list("patient__nhs_number", "patient__birth_date")
+                .first()
+            ) or (None, None)
             secret = None
             if n == 1 and with_totp:
                 from healthspace.accounts.factors.services import totp_demo_device
@@ -122,7 +126,7 @@ def ensure_demo_logins(count: int = 3, *, with_totp: bool = False) -> list[DemoL
                 totp_demo_device(user, DEMO_TOTP_SECRET)
                 secret = DEMO_TOTP_SECRET
             logins.append(
-                DemoLogin(email, DEMO_PASSWORD_PATIENT, "patient", linked.first(), secret)
+                DemoLogin(email, DEMO_PASSWORD_PATIENT, "patient", linked[0], secret, linked[1])
             )
         for local, roles, org in DEMO_STAFF:
             organisation = (

@@ -54,6 +54,8 @@ class Command(BaseCommand):
             logins = ensure_demo_logins(with_totp=True)
             for login in logins:
                 extra = f"  NHS number {login.nhs_number}" if login.nhs_number else ""
+                if login.birth_date:
+                    extra += f", born {login.birth_date:%-d %B %Y}"
                 self.stdout.write(f"  {login.role:<10} {login.email:<38} {login.password}{extra}")
             for login in logins:
                 if login.totp_secret:
