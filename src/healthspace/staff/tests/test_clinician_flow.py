@@ -371,3 +371,22 @@ def test_the_patient_sees_the_role_and_organisation_at_the_time_of_the_view(pati
     user.groups.clear()
     entry = access_history_for_patient(patient_id=patient.id, limit=1)[0]
     assert (entry.roles, entry.organisation) == (("Clinician",), "Trust RR803")
+
+
+def test_the_staff_record_page_costs_a_fixed_number_of_queries(
+    patient, django_assert_max_num_queries
+):
+    client = client_for(make_staff("clinician", "additional-information"))
+    found(client, patient)
+    answer(client, patient, "given")
+    # 21 measured: session, user and passkey checks, the guard's facts (consent, practice,
+    # claim, answer), the read (patient, data key, items), the audit append (head lock,
+    # insert, head update) and the opt-in email lookup; none of it per item
+    with django_assert_max_num_queries(22) as ctx:
+        assert client.get(f"/staff/patient/{patient.id}/scr/").status_code == 200
+    first = len(ctx.captured_queries)
+    from healthspace.records.models import ScrItem
+
+    assert ScrItem.objects.filter(patient=patient).count() > 5  # many items, same queries
+    with django_assert_max_num_queries(first):
+        client.get(f"/staff/patient/{patient.id}/scr/")
