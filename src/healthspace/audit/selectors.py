@@ -99,6 +99,28 @@ class AccessEntry:
     by_patient: bool
 
 
+_THIRD_PERSON = [
+    ("You ", "The patient "),
+    ("Your ", "The patient's "),
+    (" your ", " the patient's "),
+    (" you ", " the patient "),
+    (" you", " the patient"),
+]
+
+
+def third_person(words: str) -> str:
+    """The patient's words for an event, as the privacy officer reads them ("You gave
+    permission" -> "The patient gave permission"). The word lists above are written so
+    that this holds for each of them (tested)."""
+    text = f"{words}"
+    for mine, theirs in _THIRD_PERSON:
+        if mine.startswith(" ") or not text.startswith(mine):
+            text = text.replace(mine, theirs)
+        else:
+            text = theirs + text[len(mine) :]
+    return text
+
+
 def action_in_words(action: str, outcome: str) -> str:
     if outcome == "denied":
         return DENIED_WORDS

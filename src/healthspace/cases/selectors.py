@@ -29,6 +29,7 @@ from healthspace.audit.selectors import (
     access_entry_for_patient,
     access_history_for_patient,
     reason_in_words,
+    third_person,
 )
 from healthspace.audit.services import access_checked, audit_record
 from healthspace.cases.models import ConsentRequest, PrivacyCase
@@ -329,9 +330,9 @@ def _for_officer(events: list[AuditEvent], patient_id: uuid.UUID) -> list[EventF
                 who=_who(e.actor, users, patient_id),
                 roles=tuple(ROLE_WORDS.get(r, r) for r in detail.get("roles", ()) or ()),
                 organisation=organisation,
-                what=ACTION_WORDS.get(e.action, OTHER_ACTION_WORDS),
+                what=third_person(ACTION_WORDS.get(e.action, OTHER_ACTION_WORDS)),
                 result=OUTCOME_WORDS.get(e.outcome, e.outcome),
-                why=reason_in_words(e.reason, e.outcome),
+                why=third_person(reason_in_words(e.reason, e.outcome)),
                 reason_code=e.reason,
                 sections=_sections(e.detail),
                 claim_reason=reasons.get(claim["reason"], "") if claim else "",

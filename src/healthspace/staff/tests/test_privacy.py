@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import date, timedelta
+from html import unescape
 from unittest import mock
 
 import pytest
@@ -222,7 +223,7 @@ def test_case_page_shows_the_event_in_words_with_the_explanation_and_nearby_acti
     body = response.content.decode()
     assert format_spaced(patient.nhs_number) in body
     assert "Sam Jones" in body and "Clinician" in body and "Trust RR801 (RR801)" in body
-    assert "Used emergency access to your record" in body
+    assert "Used emergency access to the patient's record" in unescape(body)
     assert EMERGENCY_WHY in body
     detail = privacy_case(actor=actor_for_user(officer), case_id=case.pk)
     assert [e.id for e in detail.around] == [before.pk, after.pk]
@@ -239,7 +240,7 @@ def test_a_relationship_claim_case_shows_the_reason_the_clinician_gave(po, patie
     case = case_for(claim(clinician, patient, explanation="Dispensing an urgent supply today"))
     body = po.get(f"/staff/privacy/case/{case.pk}/").content.decode()
     assert "Another reason (explain)" in body and "Dispensing an urgent supply today" in body
-    assert "Said they are involved in your care" in body
+    assert "Said they are involved in the patient's care" in unescape(body)
 
 
 def test_a_not_recognised_case_shows_the_patients_note(po, patient, clinician):
@@ -252,7 +253,10 @@ def test_a_not_recognised_case_shows_the_patients_note(po, patient, clinician):
     )
     body = po.get(f"/staff/privacy/case/{case.pk}/").content.decode()
     assert "What the patient told us" in body and "I have never been to this hospital" in body
-    assert "Viewed your Summary Care Record" in body and "medications, allergies" in body
+    assert (
+        "Viewed the patient's Summary Care Record" in unescape(body)
+        and "medications, allergies" in body
+    )
 
 
 def test_case_page_queries_do_not_grow_with_the_activity_around_it(
@@ -672,5 +676,5 @@ def test_a_reported_misuse_is_a_case_with_the_patients_note(po, patient):
     PrivacyCase.objects.filter(pk=case.pk).update(patient_note="My ex knows my password")
     body = po.get(f"/staff/privacy/case/{case.pk}/").content.decode()
     assert "My ex knows my password" in body
-    assert "Reported that your account may have been misused" in body
+    assert "Reported that the patient's account may have been misused" in unescape(body)
     assert verify_database().ok
