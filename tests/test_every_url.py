@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
@@ -23,7 +22,8 @@ from healthspace.consent.models import ConsentRecord
 from healthspace.core.clock import now
 from healthspace.core.nhs_numbers import format_spaced
 from healthspace.ops.demo import ensure_demo_logins
-from healthspace.records.models import Organisation, Patient
+from healthspace.records.models import Patient
+from healthspace.staff.testing import make_staff_user
 
 pytestmark = pytest.mark.django_db
 
@@ -105,14 +105,7 @@ def world(synthetic_patients, settings):
     Account.objects.create(user=basic, kind=Account.Kind.PATIENT)
     users["basic-account"] = basic
     for name, (ods, roles) in ROLES.items():
-        user = get_user_model().objects.create(username=f"{name}@example.nhs.uk")
-        org = Organisation.objects.get_or_create(
-            ods_code=ods, defaults={"name": ods, "identifier_system": ODS, "identifier_value": ods}
-        )[0]
-        Account.objects.create(user=user, kind=Account.Kind.STAFF, organisation=org)
-        for role in roles:
-            user.groups.add(Group.objects.get_or_create(name=role)[0])
-        users[name] = user
+        users[name] = make_staff_user(*roles, ods=ods, username=f"{name}@example.nhs.uk")
     ConsentRecord.objects.create(
         patient_id=other.patient_id,
         version=1,

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 from django.core import mail
 
 from healthspace.access.context import ConsentState
@@ -21,12 +20,11 @@ from healthspace.consent.models import ConsentRecord
 from healthspace.core.clock import now
 from healthspace.core.nhs_numbers import format_spaced
 from healthspace.ops.demo import ensure_demo_logins
-from healthspace.records.models import Organisation, Patient
+from healthspace.records.models import Patient
 from healthspace.staff.models import PermissionAnswer, RelationshipClaim
+from healthspace.staff.testing import make_staff_user, organisation_for
 
 pytestmark = pytest.mark.django_db
-
-ODS = "https://fhir.nhs.uk/Id/ods-organization-code"
 
 
 @pytest.fixture(autouse=True)
@@ -41,25 +39,8 @@ def patient(synthetic_patients):
     return Patient.objects.filter(account_link__isnull=False).select_related("account_link").get()
 
 
-def _org(ods: str, name: str) -> Organisation:
-    return Organisation.objects.get_or_create(
-        ods_code=ods, defaults={"name": name, "identifier_system": ODS, "identifier_value": ods}
-    )[0]
-
-
-_n = iter(range(10_000))
-
-
-def make_staff(*roles: str, ods: str = "Y00001", first: str = "Asha", last: str = "Patel"):
-    n = next(_n)
-    user = get_user_model().objects.create(
-        username=f"staff{n}@example.nhs.uk", first_name=first, last_name=last
-    )
-    org = _org(ods, "Riverside Medical Practice" if ods == "Y00001" else f"Trust {ods}")
-    Account.objects.create(user=user, kind=Account.Kind.STAFF, organisation=org)
-    for role in roles:
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
-    return user
+_org = organisation_for
+make_staff = make_staff_user
 
 
 def client_for(user):

@@ -33,9 +33,10 @@ from healthspace.consent.selectors import consent_state_for
 from healthspace.consent.services import consent_change
 from healthspace.core.clock import now
 from healthspace.core.nhs_numbers import format_spaced, synthetic_for
-from healthspace.records.models import Organisation, Patient
+from healthspace.records.models import Patient
 from healthspace.staff import services as staff
 from healthspace.staff.selectors import StaffContext
+from healthspace.staff.testing import make_staff_user
 
 pytestmark = pytest.mark.django_db
 
@@ -52,18 +53,7 @@ _n = iter(range(10_000))
 
 
 def make_staff(*roles: str, ods: str = "RR801", first: str = "Asha", last: str = "Patel"):
-    n = next(_n)
-    user = get_user_model().objects.create(
-        username=f"staff{n}@example.nhs.uk", first_name=first, last_name=last
-    )
-    org = Organisation.objects.get_or_create(
-        ods_code=ods,
-        defaults={"name": f"Trust {ods}", "identifier_system": ODS, "identifier_value": ods},
-    )[0]
-    Account.objects.create(user=user, kind=Account.Kind.STAFF, organisation=org)
-    for role in roles:
-        user.groups.add(Group.objects.get_or_create(name=role)[0])
-    return user
+    return make_staff_user(*roles, ods=ods, first=first, last=last)
 
 
 def make_patient(seed: str = "privacy") -> Patient:
