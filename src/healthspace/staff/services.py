@@ -279,7 +279,3 @@ def _notify_patient_of_staff_view(patient_id: uuid.UUID) -> None:
         send_mail(STAFF_VIEW_SUBJECT, STAFF_VIEW_BODY, None, [address])
     except Exception:  # the view happened and is audited; a mail outage must not hide it
         logger.exception("staff-view notice could not be sent (user %s)", link.user_id)
-
-
-def claim_hours() -> int:
-    return settings.HEALTHSPACE_SELF_CLAIM_HOURS

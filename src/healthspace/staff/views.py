@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from functools import wraps
+from functools import partial, wraps
 
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -113,6 +114,13 @@ def find(request: HttpRequest, actor: Actor) -> HttpResponse:
 @endpoint(Action.FIND_PATIENT, Action.PERMISSION_RECORD)
 @require_GET
 def patient(request: HttpRequest, actor: Actor, patient_id: uuid.UUID) -> HttpResponse:
+    return _patient_page(request, actor, patient_id, PermissionForm())
+
+
+def _patient_page(
+    request: HttpRequest, actor: Actor, patient_id: uuid.UUID, form: PermissionForm, status=200
+) -> HttpResponse:
+    """The banner, what the member of staff may do next, and the permission question."""
     try:
         banner = selectors.patient_banner(actor=actor, patient_id=patient_id)
     except NotFound as exc:
@@ -122,12 +130,8 @@ def patient(request: HttpRequest, actor: Actor, patient_id: uuid.UUID) -> HttpRe
         request,
         actor,
         "patient.html",
-        {
-            "banner": banner,
-            "state": context,
-            "form": PermissionForm(),
-            **_page_facts(actor, context),
-        },
+        {"banner": banner, "state": context, "form": form, **_page_facts(actor, context)},
+        status,
     )
 
 
@@ -174,13 +178,47 @@ def permission(request: HttpRequest, actor: Actor, patient_id: uuid.UUID) -> Htt
             if answer.answer == Permission.REFUSED:
                 return redirect("staff:patient", patient_id=patient_id)
             return redirect("staff:scr", patient_id=patient_id)
-    banner = selectors.patient_banner(actor=actor, patient_id=patient_id)
+    return _patient_page(request, actor, patient_id, form, status=400)
+
+
+def _before_viewing(
+    request: HttpRequest,
+    actor: Actor,
+    patient_id: uuid.UUID,
+    *,
+    action: Action,
+    form,
+    record: Callable[..., object],
+    then: str,
+    template: str,
+    extra: dict | None = None,
+) -> HttpResponse:
+    """A step a clinician records before viewing (relationship, emergency access): the
+    form is offered only when decide() would allow the step (a refusal is audited), and
+    a recorded step goes on to ``then``."""
+    back = redirect("staff:patient", patient_id=patient_id)
+    if request.method == "GET" and not services.may(
+        actor=actor,
+        action=action,
+        patient_id=patient_id,
+        context=_context(request, actor, patient_id),
+    ):
+        return back
+    if request.method == "POST" and form.is_valid():
+        try:
+            record(context=_context(request, actor, patient_id), **form.cleaned_data)
+        except InvalidInput as exc:
+            form.add_error("explanation", str(exc))
+        except Refused:
+            return back
+        else:
+            return redirect(then, patient_id=patient_id)
     return _render(
         request,
         actor,
-        "patient.html",
-        {"banner": banner, "state": context, "form": form, **_page_facts(actor, context)},
-        status=400,
+        template,
+        {"form": form, "patient_id": patient_id, **(extra or {})},
+        400 if form.errors else 200,
     )
 
 
@@ -188,36 +226,18 @@ def permission(request: HttpRequest, actor: Actor, patient_id: uuid.UUID) -> Htt
 @endpoint(Action.RELATIONSHIP_CLAIM)
 @require_http_methods(["GET", "POST"])
 def relationship(request: HttpRequest, actor: Actor, patient_id: uuid.UUID) -> HttpResponse:
-    form = RelationshipForm(request.POST or None)
-    if request.method == "GET" and not services.may(
-        actor=actor,
-        action=Action.RELATIONSHIP_CLAIM,
-        patient_id=patient_id,
-        context=_context(request, actor, patient_id),
-    ):
-        return redirect("staff:patient", patient_id=patient_id)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.relationship_claim(
-                actor=actor,
-                user_id=request.user.pk,
-                patient_id=patient_id,
-                context=_context(request, actor, patient_id),
-                reason=form.cleaned_data["reason"],
-                explanation=form.cleaned_data["explanation"],
-            )
-        except InvalidInput as exc:
-            form.add_error("explanation", str(exc))
-        except Refused:
-            return redirect("staff:patient", patient_id=patient_id)
-        else:
-            return redirect("staff:patient", patient_id=patient_id)
-    return _render(
+    return _before_viewing(
         request,
         actor,
-        "relationship.html",
-        {"form": form, "patient_id": patient_id, "hours": services.claim_hours()},
-        400 if form.errors else 200,
+        patient_id,
+        action=Action.RELATIONSHIP_CLAIM,
+        form=RelationshipForm(request.POST or None),
+        record=partial(
+            services.relationship_claim, actor=actor, user_id=request.user.pk, patient_id=patient_id
+        ),
+        then="staff:patient",
+        template="relationship.html",
+        extra={"hours": settings.HEALTHSPACE_SELF_CLAIM_HOURS},
     )
 
 
@@ -225,36 +245,21 @@ def relationship(request: HttpRequest, actor: Actor, patient_id: uuid.UUID) -> H
 @endpoint(Action.EMERGENCY_ACCESS)
 @require_http_methods(["GET", "POST"])
 def emergency(request: HttpRequest, actor: Actor, patient_id: uuid.UUID) -> HttpResponse:
-    form = EmergencyForm(request.POST or None)
-    if request.method == "GET" and not services.may(
-        actor=actor,
-        action=Action.EMERGENCY_ACCESS,
-        patient_id=patient_id,
-        context=_context(request, actor, patient_id),
-    ):
-        return redirect("staff:patient", patient_id=patient_id)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.emergency_access_record(
-                actor=actor,
-                user_id=request.user.pk,
-                session_key_hash=_session_hash(request),
-                patient_id=patient_id,
-                context=_context(request, actor, patient_id),
-                explanation=form.cleaned_data["explanation"],
-            )
-        except InvalidInput as exc:
-            form.add_error("explanation", str(exc))
-        except Refused:
-            return redirect("staff:patient", patient_id=patient_id)
-        else:
-            return redirect("staff:scr", patient_id=patient_id)
-    return _render(
+    return _before_viewing(
         request,
         actor,
-        "emergency.html",
-        {"form": form, "patient_id": patient_id},
-        400 if form.errors else 200,
+        patient_id,
+        action=Action.EMERGENCY_ACCESS,
+        form=EmergencyForm(request.POST or None),
+        record=partial(
+            services.emergency_access_record,
+            actor=actor,
+            user_id=request.user.pk,
+            session_key_hash=_session_hash(request),
+            patient_id=patient_id,
+        ),
+        then="staff:scr",
+        template="emergency.html",
     )
 
 
