@@ -199,7 +199,7 @@ _FIELDS = ("id", "occurred_at", "actor", "action", "outcome", "reason", "detail"
 
 def _describe(rows: list[AuditEvent], patient_id: uuid.UUID) -> list[AccessEntry]:
     users = _users_by_id({uid for r in rows if (uid := _user_id(r.actor)) is not None})
-    organisations = _organisation_names(
+    organisations = organisation_names(
         {
             d["org"]
             for r in rows
@@ -209,7 +209,7 @@ def _describe(rows: list[AuditEvent], patient_id: uuid.UUID) -> list[AccessEntry
     return [_entry(r, users, patient_id, organisations) for r in rows]
 
 
-def _organisation_names(codes: set[str]) -> dict[str, str]:
+def organisation_names(codes: set[str]) -> dict[str, str]:
     """ODS code -> name, one query: staff events carry the organisation at the time."""
     if not codes:
         return {}

@@ -28,6 +28,7 @@ from healthspace.audit.selectors import (
     _users_by_id,
     access_entry_for_patient,
     access_history_for_patient,
+    organisation_names,
     reason_in_words,
     third_person,
 )
@@ -44,7 +45,7 @@ from healthspace.consent.models import ConsentRecord
 from healthspace.consent.selectors import consent_state_for
 from healthspace.core.errors import NotFound
 from healthspace.core.nhs_numbers import format_spaced
-from healthspace.records.models import Organisation, Patient
+from healthspace.records.models import Patient
 from healthspace.staff.models import PermissionAnswer, RelationshipClaim
 
 PAGE_SIZE = 50
@@ -300,9 +301,12 @@ def _for_officer(events: list[AuditEvent], patient_id: uuid.UUID) -> list[EventF
     """In words, with three more queries whatever the number of events: the people, the
     organisations recorded in the events, and what staff wrote when they recorded them."""
     users = _users_by_id({uid for e in events if (uid := _user_id(e.actor)) is not None})
-    org_codes = {e.detail.get("org") for e in events if isinstance(e.detail, dict)} - {None}
-    organisations = dict(
-        Organisation.objects.filter(ods_code__in=org_codes).values_list("ods_code", "name")
+    organisations = organisation_names(
+        {
+            d["org"]
+            for e in events
+            if isinstance(d := e.detail, dict) and isinstance(d.get("org"), str)
+        }
     )
     ids = [e.pk for e in events]
     claims = {
