@@ -265,6 +265,10 @@ def test_emergency_access_overrides_a_refusal_and_alerts(patient):
     found(client, patient)
     short = client.post(f"/staff/patient/{patient.id}/emergency/", {"explanation": "urgent"})
     assert short.status_code == 400
+    assert "at least 10 characters" in short.content.decode()
+    # refused input leaves nothing behind: no answer, no alert, no audit event
+    assert not PermissionAnswer.objects.exists() and not PrivacyCase.objects.exists()
+    assert not events(patient, "emergency.access")
     response = client.post(
         f"/staff/patient/{patient.id}/emergency/",
         {"explanation": "Collapsed in the street, anaphylaxis suspected"},
