@@ -40,3 +40,10 @@ class AccessContext:
     permission: Permission = Permission.NOT_ASKED
     # a carer's grant: the sections the patient shared with them (sharing issue)
     granted_sections: frozenset[str] = field(default_factory=frozenset)
+    # Portal data (health organiser) belongs to an account, verified or not: the audit
+    # label of the account that owns the rows asked about ("user:<pk>"). A selector
+    # scopes its query by the owner and says so here; decide() compares it to the actor.
+    portal_owner: str | None = None
+    # Staff: the member of staff works at the organisation the thing asked about belongs
+    # to (a message thread's care team, the practice a correction request went to).
+    team_member: bool = False

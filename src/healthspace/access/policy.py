@@ -45,6 +45,24 @@ class Action(StrEnum):
     ACCOUNT_COMPROMISE_REPORTED = "account.compromise-reported"
     ACCOUNT_SECOND_FACTOR_CHANGED = "account.second-factor-changed"
     ACCOUNT_STAFF_PASSKEYS_RESET = "account.staff-passkeys-reset"
+    # the patient's own space: the health organiser belongs to the account (basic or
+    # verified); sharing readings and additions go into the SCR (verified only)
+    ORGANISER_VIEW = "organiser.view"
+    ORGANISER_CHANGE = "organiser.change"
+    ORGANISER_EXPORT = "organiser.export"
+    READINGS_SHARE = "organiser.share"  # readings shared with the care team (patient-recorded)
+    REMINDER_SEND = "organiser.reminder"  # the worker emails an appointment reminder
+    ADDITION_CHANGE = "scr.addition-change"  # preferences and needs "added by the patient"
+    # corrections: "this looks wrong" on an SCR item, answered by the item's practice
+    CORRECTION_REQUEST = "correction.request"
+    CORRECTION_VIEW = "correction.view"
+    CORRECTION_DECIDE = "correction.decide"
+    RECORD_AMEND = "record.amend"  # a new version of an item, with the reason
+    # Communicator: threads between a patient and a care team
+    THREAD_OPEN = "message.thread-open"
+    MESSAGE_VIEW = "message.view"
+    MESSAGE_SEND = "message.send"
+    THREAD_MANAGE = "message.manage"  # assign, close, reopen
 
 
 # Commands an operator runs on the server, and what each may do.
@@ -54,6 +72,9 @@ SYSTEM_PURPOSES: dict[str, frozenset[Action]] = {
     "demo": frozenset({Action.IMPORT_RECORDS, Action.EXPORT_RECORD}),
     # `healthspace linkage-key`: run on the server by someone the service trusts
     "linkage": frozenset({Action.LINKAGE_ISSUE}),
+    # the background worker (`healthspace worker`): appointment reminders, which carry a
+    # date and time and never the appointment's details
+    "reminders": frozenset({Action.REMINDER_SEND}),
 }
 
 
@@ -81,7 +102,19 @@ PATIENT_OWN_ACTIONS = frozenset(
         Action.CONSENT_CHANGE,
         Action.ACCESS_LOG_VIEW,
         Action.CASE_OPEN,
+        Action.READINGS_SHARE,
+        Action.ADDITION_CHANGE,
+        Action.CORRECTION_REQUEST,
+        Action.CORRECTION_VIEW,
+        Action.THREAD_OPEN,
+        Action.MESSAGE_VIEW,
+        Action.MESSAGE_SEND,
+        Action.THREAD_MANAGE,
     }
+)
+# The health organiser: the account's own, whether or not it is linked to a record.
+ORGANISER_ACTIONS = frozenset(
+    {Action.ORGANISER_VIEW, Action.ORGANISER_CHANGE, Action.ORGANISER_EXPORT}
 )
 
 ALERT = "alert-privacy-officer"
@@ -115,6 +148,12 @@ def _patient(
     section: str | None,
     context: AccessContext | None,
 ) -> Decision:
+    if action in ORGANISER_ACTIONS:
+        # rows are scoped by their owner; the owner is the account itself, never a record
+        # someone else names in a request
+        if context is not None and context.portal_owner == actor.id:
+            return Decision(True, "own-organiser", (AUDIT,))
+        return DENY_NO_RELATIONSHIP
     if action not in PATIENT_OWN_ACTIONS:
         return Decision(False, "not-permitted-for-patients")
     if actor.patient_id is not None and patient_id == actor.patient_id:
@@ -142,6 +181,14 @@ CLINICIAN_PRE_VIEW_ACTIONS = frozenset(
 PRIVACY_OFFICER_ACTIONS = frozenset(
     {Action.CASE_VIEW, Action.CASE_DECIDE, Action.CONSENT_REQUEST_RECORD}
 )
+# Corrections: the clinicians of the practice the request went to read the patient's
+# words and the item, and answer (amend, or explain why it stays).
+CORRECTION_STAFF_ACTIONS = frozenset(
+    {Action.CORRECTION_VIEW, Action.CORRECTION_DECIDE, Action.RECORD_AMEND}
+)
+# Communicator: the care team of a thread (clinicians, and the reception staff who triage
+# a practice's messages); nobody else, whatever their role.
+MESSAGE_STAFF_ACTIONS = frozenset({Action.MESSAGE_VIEW, Action.MESSAGE_SEND, Action.THREAD_MANAGE})
 
 
 def _staff(
@@ -165,6 +212,31 @@ def _staff(
         return Decision(True, "privacy-officer", (AUDIT,))
     if context is None:
         return DENY_NO_RELATIONSHIP  # a guard that gathered nothing gets nothing
+    if action in CORRECTION_STAFF_ACTIONS:
+        if Role.CLINICIAN not in roles:
+            return Decision(False, "role-has-no-clinical-access")
+        if context.consent == ConsentState.DELETED:
+            return Decision(False, "record-deleted")
+        if not context.team_member:
+            return Decision(False, "not-the-practice-asked")
+        # the patient asked this practice to look at the item: no permission to ask for
+        return Decision(True, "correction-requested", (AUDIT,))
+    if action in MESSAGE_STAFF_ACTIONS:
+        if not roles & {Role.CLINICIAN, Role.REGISTRATION_CLERK}:
+            return Decision(False, "role-has-no-patient-access")
+        if not context.team_member:
+            return Decision(False, "not-in-the-care-team-of-the-thread")
+        return Decision(True, "care-team-of-thread", (AUDIT,))
+    if action == Action.THREAD_OPEN:
+        # a clinician who cares for the patient (their practice, or a team treating them
+        # with a claimed relationship) starts a conversation; the thread is their team's
+        if Role.CLINICIAN not in roles:
+            return Decision(False, "role-has-no-clinical-access")
+        if context.consent == ConsentState.DELETED:
+            return Decision(False, "record-deleted")
+        if context.relationship == Relationship.NONE:
+            return DENY_NO_RELATIONSHIP
+        return Decision(True, str(context.relationship), (AUDIT,))
     if action in CLERK_PRACTICE_ACTIONS:
         if Role.REGISTRATION_CLERK not in roles:
             return Decision(False, "not-a-registration-clerk")

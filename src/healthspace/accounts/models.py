@@ -6,6 +6,8 @@ otp_static.StaticDevice); passkeys are stored here (``webauthn`` package).
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -33,6 +35,9 @@ class Account(models.Model):
     password_change_required = models.BooleanField(default=False)
     # Throttling: a lock the owner can lift by email; never longer than LOCK_MAX.
     locked_until = models.DateTimeField(null=True, blank=True)
+    # The key subject of what the account keeps in HealthSpace itself (organiser,
+    # messages): a random id, so the vault key of a closed account maps back to nobody.
+    portal_subject = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

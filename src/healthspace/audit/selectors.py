@@ -38,6 +38,20 @@ ACTION_WORDS: dict[str, str] = {
     "case.view": "A privacy officer reviewed an access to your record, or a request about it",
     "case.decide": "A privacy officer made a decision about an access to your record",
     "consent.request-record": "A privacy officer recorded or decided your request",
+    "organiser.view": "Looked at your health organiser",
+    "organiser.change": "Changed your health organiser",
+    "organiser.export": "Downloaded readings from your health organiser",
+    "organiser.share": "Changed which readings you share with your care team",
+    "organiser.reminder": "Sent you an appointment reminder",
+    "scr.addition-change": "Changed what you added to your Summary Care Record",
+    "correction.request": "Asked for something in your record to be corrected",
+    "correction.view": "Looked at a request to correct your record",
+    "correction.decide": "Answered a request to correct your record",
+    "record.amend": "Corrected an item in your Summary Care Record",
+    "message.thread-open": "Started a conversation with you",
+    "message.view": "Read messages with you",
+    "message.send": "Sent a message",
+    "message.manage": "Managed a conversation with you",
 }
 DENIED_WORDS = "Tried to view your record and was refused"
 OTHER_ACTION_WORDS = "Used your record"
@@ -56,6 +70,9 @@ REASON_WORDS: dict[str, str] = {
     "nhs-number-and-birth-date-matched": "Your NHS number and date of birth matched",
     "self-claimed-relationship": "Said they are involved in your care",
     "self-claimed": "Said they are involved in your care",
+    "own-organiser": "Your own login",
+    "correction-requested": "You asked your GP practice to correct your record",
+    "care-team-of-thread": "They are in the care team you message",
 }
 # Suffixes the access policy appends to a reason (``permission-given+self-claimed-...``).
 REASON_SUFFIX_WORDS: dict[str, str] = {
@@ -69,6 +86,7 @@ SYSTEM_WORDS: dict[str, str] = {
     "export": "An operator (export)",
     "demo": "HealthSpace (demo set-up)",
     "linkage": "HealthSpace (account linking)",
+    "reminders": "HealthSpace (reminders you asked for)",
 }
 OTHER_SYSTEM_WORDS = "HealthSpace"
 

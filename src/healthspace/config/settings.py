@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "django_tasks_db",
     "healthspace.core",
     "healthspace.vault",
     "healthspace.records",
@@ -61,6 +62,10 @@ INSTALLED_APPS = [
     "healthspace.cases",
     "healthspace.accounts",
     "healthspace.portability",
+    "healthspace.notify",
+    "healthspace.organiser",
+    "healthspace.messaging",
+    "healthspace.corrections",
     "healthspace.staff",
     "healthspace.ops",
     "healthspace.web",
@@ -68,6 +73,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "healthspace.core.requests.RequestIdMiddleware",
+    "healthspace.web.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -225,6 +231,34 @@ else:
         }
     }
 PASSWORD_RESET_TIMEOUT = 60 * 60  # reset links work for one hour, once
+
+# Notifications (healthspace.notify): "email" sends through MAILERS above; "govuk-notify"
+# through GOV.UK Notify, one email template per notice (see docs/notifications.md).
+HEALTHSPACE_NOTIFY_GATEWAY = env.get("HEALTHSPACE_NOTIFY_GATEWAY", "email")
+if HEALTHSPACE_NOTIFY_GATEWAY not in ("email", "govuk-notify"):
+    raise env.ConfigurationError("HEALTHSPACE_NOTIFY_GATEWAY must be email or govuk-notify")
+GOVUK_NOTIFY_API_KEY = (
+    env.secret("GOVUK_NOTIFY_API_KEY") if HEALTHSPACE_NOTIFY_GATEWAY == "govuk-notify" else ""
+)
+# "new-message=<template id>,appointment-reminder=<id>,..."
+HEALTHSPACE_NOTIFY_TEMPLATES = dict(
+    pair.split("=", 1)
+    for pair in (env.get("HEALTHSPACE_NOTIFY_TEMPLATES", "") or "").split(",")
+    if "=" in pair
+)
+
+# Background tasks (Django's Tasks framework): rows in the database, run by
+# `healthspace worker` (`healthspace up` starts one). A task queued inside a transaction
+# exists only if that transaction commits.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+
+# Message attachments: PDF, PNG or JPEG (by content), at most this size each.
+HEALTHSPACE_ATTACHMENT_MAX_BYTES = env.get_int("HEALTHSPACE_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024)
+# Request bodies: forms are small; an upload may be one attachment and its form. Larger
+# bodies are refused before they are read (413).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+HEALTHSPACE_MAX_REQUEST_BYTES = HEALTHSPACE_ATTACHMENT_MAX_BYTES + 256 * 1024
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"

@@ -6,6 +6,12 @@ urlpatterns = [
     path("account/", include("healthspace.accounts.urls")),
     path("record/consent/", include("healthspace.consent.urls")),
     path("record/access/", include("healthspace.cases.urls")),
+    path("record/corrections/", include("healthspace.corrections.urls")),
+    path("record/additions/", include("healthspace.corrections.additions_urls")),
+    path("organiser/", include("healthspace.organiser.urls")),
+    path("messages/", include("healthspace.messaging.urls")),
+    path("staff/messages/", include("healthspace.staff.inbox_urls")),
+    path("staff/corrections/", include("healthspace.staff.corrections_urls")),
     path("staff/", include("healthspace.staff.urls")),
     path("operator/admin/", admin.site.urls),
 ]

@@ -262,6 +262,7 @@ def medication_course(resource: dict[str, Any]) -> str:
 SOURCE_LABELS = {
     "urn:healthspace:file-import": "Imported from a file",
     "urn:healthspace:synthetic": "Synthetic demo data",
+    "urn:healthspace:patient": "Added by the patient in HealthSpace",
 }
 
 

@@ -558,7 +558,7 @@ def _write_items(
         row["identity"]: row
         for row in ScrItem.objects.filter(
             patient=patient, identity__in=[p.identity for p in plans]
-        ).values("id", "identity", "content_hash", "version")
+        ).values("id", "identity", "content_hash", "source_hash", "version")
     }
     new_rows: list[ScrItem] = []
     changed: list[tuple[ItemPlan, dict[str, Any], str]] = []
@@ -574,13 +574,16 @@ def _write_items(
                     resource_type=plan.resource["resourceType"],
                     identity=plan.identity,
                     content_hash=content_hash,
+                    source_hash=content_hash,
                     recorded_at=fhir_map.recorded_at(plan.resource),
                     source_system=plan.source,
                     payload=cipher.seal_json(content, purpose=item_purpose(plan.identity)),
                 )
             )
             report.items_created[plan.section] += 1
-        elif row["content_hash"] != content_hash:
+        elif content_hash not in (row["content_hash"], row["source_hash"]):
+            # new content from the source (the same content as before an amendment in
+            # HealthSpace is not new: the correction stands)
             changed.append((plan, content, content_hash))
             report.items_updated[plan.section] += 1
         else:
@@ -613,12 +616,21 @@ def _write_items(
             item.version += 1
             item.section = plan.section
             item.content_hash = content_hash
+            item.source_hash = content_hash
             item.recorded_at = fhir_map.recorded_at(plan.resource)
             item.source_system = plan.source
             item.payload = cipher.seal_json(content, purpose=item_purpose(plan.identity))
         ScrItem.objects.bulk_update(
             list(current.values()),
-            ["version", "section", "content_hash", "recorded_at", "source_system", "payload"],
+            [
+                "version",
+                "section",
+                "content_hash",
+                "source_hash",
+                "recorded_at",
+                "source_system",
+                "payload",
+            ],
             batch_size=500,
         )
 

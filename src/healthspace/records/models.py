@@ -27,6 +27,10 @@ class Section(models.TextChoices):
     ENCOUNTERS = "encounters", "Care summaries and encounters"
     CARE_PLANS = "care_plans", "Care plans and anticipated treatment"
     PROFESSIONALS = "professionals", "Professionals involved in care"
+    # Added by the patient (additional information, marked as theirs)
+    COMMUNICATION = "communication", "Communication preferences"
+    ACCESS_NEEDS = "access_needs", "Access needs and reasonable adjustments"
+    CARE_PREFERENCES = "care_preferences", "Preferences for care"
 
 
 CORE_SECTIONS: tuple[str, ...] = (
@@ -89,16 +93,28 @@ class PatientIdentifier(models.Model):
         return f"identifier of {self.patient_id}"
 
 
+class Origin(models.TextChoices):
+    SOURCE = "source", "From the patient's GP practice system"
+    PATIENT = "patient", "Added by the patient"
+
+
 class ScrItem(models.Model):
-    """One item of a patient's SCR: the current version of one source FHIR resource."""
+    """One item of a patient's SCR: the current version of one source FHIR resource, or
+    something the patient added (a shared reading, a preference, an access need)."""
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="items")
     section = models.CharField(max_length=32, choices=Section.choices)
     resource_type = models.CharField(max_length=64)
     # HMAC of source system | resource type | logical id: the import's idempotency key.
     identity = models.CharField(max_length=64)
+    origin = models.CharField(max_length=8, choices=Origin.choices, default=Origin.SOURCE)
     version = models.PositiveIntegerField(default=1)
     content_hash = models.CharField(max_length=64)
+    # The hash of the content as the source last sent it. It differs from content_hash
+    # after a clinician amends the item in HealthSpace (a correction): a feed that sends
+    # the same, uncorrected content again must not undo the correction; new content from
+    # the source supersedes it (a new version, as any change).
+    source_hash = models.CharField(max_length=64, blank=True, default="")
     recorded_at = models.DateTimeField(null=True, blank=True)
     source_system = models.CharField(max_length=200)
     # Sealed JSON: {"resource": <FHIR>, "author": str|None, "organisation": str|None}

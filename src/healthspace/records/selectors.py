@@ -17,7 +17,14 @@ from healthspace.core.errors import NotFound, Refused
 from healthspace.core.nhs_numbers import format_spaced
 from healthspace.records import fhir_map
 from healthspace.records.importer import PATIENT_PURPOSE, item_purpose
-from healthspace.records.models import ADDITIONAL_SECTIONS, CORE_SECTIONS, Patient, ScrItem, Section
+from healthspace.records.models import (
+    ADDITIONAL_SECTIONS,
+    CORE_SECTIONS,
+    Origin,
+    Patient,
+    ScrItem,
+    Section,
+)
 from healthspace.vault import services as vault
 
 # Sections whose items are shown newest first, with current medications before past ones.
@@ -35,6 +42,11 @@ class ItemRow:
     version: int
     current: bool | None = None  # medications: current or past
     resource: dict[str, Any] = field(default_factory=dict, repr=False)
+    # Added by the patient (a shared reading, a preference or need): shown as such to
+    # everyone, so nobody mistakes it for something a clinician recorded.
+    patient_recorded: bool = False
+    # The latest correction a clinician made in HealthSpace: {"at", "by", "reason"}.
+    amendment: dict[str, Any] | None = None
 
 
 @dataclass
@@ -82,6 +94,7 @@ def _load(patient_id: uuid.UUID, sections: list[str]) -> tuple[Patient, list[Scr
             "payload",
             "version",
             "resource_type",
+            "origin",
         )
     )
     return patient, items, cipher
@@ -155,6 +168,8 @@ def scr_for(
                     else None
                 ),
                 resource=resource,
+                patient_recorded=item.origin == Origin.PATIENT,
+                amendment=content.get("amendment"),
             )
         )
     rows[Section.MEDICATIONS].sort(key=lambda r: not r.current)  # stable: current first

@@ -4,12 +4,10 @@ are raised in the same transaction as the event they are about."""
 
 from __future__ import annotations
 
-import logging
 import uuid
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.core.mail import send_mail
 from django.db import transaction
 
 from healthspace.access.actors import Actor
@@ -20,12 +18,12 @@ from healthspace.audit.services import access_checked, audit_record
 from healthspace.cases.models import PrivacyCase
 from healthspace.cases.services import alert_raise
 from healthspace.core.errors import InvalidInput, NotFound, Refused
+from healthspace.notify.notices import Notice
+from healthspace.notify.services import notice_send
 from healthspace.records.models import Patient
 from healthspace.records.selectors import ScrView, scr_for
 from healthspace.staff.models import PermissionAnswer, RelationshipClaim
 from healthspace.staff.selectors import NOT_FOUND_MESSAGE, StaffContext
-
-logger = logging.getLogger(__name__)
 
 EXPLANATION_MIN = 10
 EXPLANATION_MAX = 500
@@ -253,29 +251,16 @@ def staff_scr_view(*, actor: Actor, patient_id: uuid.UUID, context: StaffContext
     return scr
 
 
-STAFF_VIEW_SUBJECT = "Your HealthSpace record was viewed"
-STAFF_VIEW_BODY = (
-    "A member of staff has looked at your Summary Care Record.\n\n"
-    "You asked us to email you when this happens. To see who looked and why, log in to "
-    "HealthSpace and go to 'Who has looked at your record'. If you do not recognise it, "
-    "you can tell us there.\n\n"
-    "You can stop these emails on the same page."
-)
-
-
 def _notify_patient_of_staff_view(patient_id: uuid.UUID) -> None:
     """Only that a view happened: no name, organisation or clinical content (email is not
-    a safe place for them, and someone else may read the patient's inbox)."""
-    link = (
+    a safe place for them, and someone else may read the patient's inbox). Queued for the
+    worker: the view never waits for a mail server."""
+    user_id = (
         PatientLink.objects.filter(patient_id=patient_id, user__account__notify_staff_views=True)
-        .select_related("user")
-        .only("user__email", "user__username")
+        .values_list("user_id", flat=True)
         .first()
     )
-    if link is None:
+    if user_id is None:
         return
-    address = link.user.email or link.user.get_username()
-    try:
-        send_mail(STAFF_VIEW_SUBJECT, STAFF_VIEW_BODY, None, [address])
-    except Exception:  # the view happened and is audited; a mail outage must not hide it
-        logger.exception("staff-view notice could not be sent (user %s)", link.user_id)
+    with transaction.atomic():
+        notice_send(user_id=user_id, notice=Notice.STAFF_VIEWED_RECORD)

@@ -26,14 +26,40 @@ def _kek() -> bytes:
     return settings.HEALTHSPACE_KEK
 
 
-def datakey_create(*, patient_id: uuid.UUID) -> PatientCipher:
+def datakey_create(*, patient_id: uuid.UUID, kind: str = DataKey.Kind.SCR) -> PatientCipher:
     data_key = AESGCM.generate_key(bit_length=256)
     DataKey.objects.create(
         patient_id=patient_id,
+        kind=kind,
         wrapped_key=wrap_key(_kek(), data_key, patient_id),
         kek_id=kek_id(_kek()),
     )
     return PatientCipher(patient_id, AESGCM(data_key))
+
+
+def portal_cipher_for(*, subject_id: uuid.UUID) -> PatientCipher:
+    """The cipher of an account's own data (organiser, messages), its key made on first
+    use. Raises KeyDestroyed once the account was closed (the key shredded)."""
+    row = DataKey.objects.filter(patient_id=subject_id).first()
+    if row is None:
+        with transaction.atomic():
+            # two first uses at once: one key wins, the other reads it
+            data_key = AESGCM.generate_key(bit_length=256)
+            DataKey.objects.bulk_create(
+                [
+                    DataKey(
+                        patient_id=subject_id,
+                        kind=DataKey.Kind.PORTAL,
+                        wrapped_key=wrap_key(_kek(), data_key, subject_id),
+                        kek_id=kek_id(_kek()),
+                    )
+                ],
+                ignore_conflicts=True,
+            )
+        row = DataKey.objects.get(patient_id=subject_id)
+    if row.kind != DataKey.Kind.PORTAL:
+        raise VaultError(f"key {subject_id} is not an account's portal key")
+    return _cipher(row)
 
 
 def _cipher(row: DataKey) -> PatientCipher:

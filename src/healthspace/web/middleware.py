@@ -14,3 +14,32 @@ class NoStoreMiddleware:
         if not request.path.startswith("/static/"):
             response.setdefault("Cache-Control", "no-store")
         return response
+
+
+class RequestSizeLimitMiddleware:
+    """Refuse a request body larger than HEALTHSPACE_MAX_REQUEST_BYTES with 413, from its
+    Content-Length, before anything reads it (ASVS 5.2.1): an upload that is too big is
+    never buffered or written to a temporary file."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from django.conf import settings
+        from django.shortcuts import render
+
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        limit = settings.HEALTHSPACE_MAX_REQUEST_BYTES
+        if length > limit:
+            response = render(
+                request,
+                "web/too_large.html",
+                {"limit_mb": settings.HEALTHSPACE_ATTACHMENT_MAX_BYTES / (1024 * 1024)},
+                status=413,
+            )
+            response["Connection"] = "close"
+            return response
+        return self.get_response(request)

@@ -86,7 +86,22 @@ STAFF_ACTIONS = [
     Action.LINKAGE_ISSUE,
     Action.LINKAGE_LOOKUP,
     Action.ACCOUNT_LINK_IN_PERSON,
+    # the patient's own space, corrections and the Communicator
+    Action.ORGANISER_VIEW,
+    Action.ORGANISER_CHANGE,
+    Action.ORGANISER_EXPORT,
+    Action.READINGS_SHARE,
+    Action.ADDITION_CHANGE,
+    Action.CORRECTION_REQUEST,
+    Action.CORRECTION_VIEW,
+    Action.CORRECTION_DECIDE,
+    Action.RECORD_AMEND,
+    Action.THREAD_OPEN,
+    Action.MESSAGE_VIEW,
+    Action.MESSAGE_SEND,
+    Action.THREAD_MANAGE,
 ]
+TEAM = [True, False]  # works at the organisation of the thread / correction request
 CANNOT_ASK = {ConsentState.HIDDEN, ConsentState.DELETION_REQUESTED, ConsentState.DELETED}
 
 # What else each staff action needs, in words (rows: action; the role column, then the
@@ -99,10 +114,23 @@ CANNOT_ASK = {ConsentState.HIDDEN, ConsentState.DELETION_REQUESTED, ConsentState
 #   consent change       privacy officer (any record), clinician or clerk (care team)
 #   cases, requests      privacy officer                     any
 #   linkage              clerk                               care team (their practice)
+#   corrections, amend   clinician                           of the practice asked; not deleted
+#   open a thread        clinician                           care team or self-claimed; not deleted
+#   messages, manage     clinician or clerk                  of the thread's care team
+#   organiser, sharing, additions, requesting a correction: patients only, never staff
 
 
-def expected_staff(name: str, action: Action, consent, rel, perm, section: str) -> bool:
+def expected_staff(name: str, action: Action, consent, rel, perm, section: str, team) -> bool:
     roles = STAFF[name]
+    if action in (Action.CORRECTION_VIEW, Action.CORRECTION_DECIDE, Action.RECORD_AMEND):
+        return Role.CLINICIAN in roles and team and consent != ConsentState.DELETED
+    if action == Action.THREAD_OPEN:
+        return (
+            Role.CLINICIAN in roles and rel != Relationship.NONE and consent != ConsentState.DELETED
+        )
+    if action in (Action.MESSAGE_VIEW, Action.MESSAGE_SEND, Action.THREAD_MANAGE):
+        # messages are not the SCR: hiding the record does not stop the practice replying
+        return bool(roles & {Role.CLINICIAN, Role.REGISTRATION_CLERK}) and team
     if action == Action.VIEW_DEMOGRAPHICS:
         # clerks and clinicians of the patient's care team; consent does not hide who
         # the patient is from their own practice's reception
@@ -143,13 +171,13 @@ def expected_staff(name: str, action: Action, consent, rel, perm, section: str) 
 
 CASES = list(
     itertools.product(
-        STAFF, STAFF_ACTIONS, ConsentState, RELATIONSHIPS, PERMISSIONS, [CORE, ADDITIONAL]
+        STAFF, STAFF_ACTIONS, ConsentState, RELATIONSHIPS, PERMISSIONS, [CORE, ADDITIONAL], TEAM
     )
 )
 
 
 def test_the_matrix_covers_every_combination():
-    assert len(CASES) == 6 * 15 * 7 * 3 * 5 * 2 == 18900
+    assert len(CASES) == 6 * 28 * 7 * 3 * 5 * 2 * 2 == 70560
 
 
 @pytest.mark.parametrize("name", list(STAFF))
@@ -157,12 +185,16 @@ def test_staff_decisions_match_the_grids(name):
     patient = uuid.uuid4()
     actor = Actor("staff", f"user:{name}", roles=frozenset(STAFF[name]))
     wrong = []
-    for _, action, consent, rel, perm, section in (c for c in CASES if c[0] == name):
-        context = AccessContext(consent=consent, relationship=rel, permission=perm)
+    for _, action, consent, rel, perm, section, team in (c for c in CASES if c[0] == name):
+        context = AccessContext(
+            consent=consent, relationship=rel, permission=perm, team_member=team
+        )
         got = decide(actor, action, patient, section, context).allowed
-        want = expected_staff(name, action, consent, rel, perm, section)
+        want = expected_staff(name, action, consent, rel, perm, section, team)
         if got != want:
-            wrong.append(f"{action} {consent} {rel} {perm} {section}: got {got}, want {want}")
+            wrong.append(
+                f"{action} {consent} {rel} {perm} {section} team={team}: got {got}, want {want}"
+            )
     assert not wrong, "\n".join(wrong[:20])
 
 
@@ -216,3 +248,52 @@ def test_a_carer_sees_only_the_sections_granted(section):
 def test_anonymous_callers_get_nothing():
     for action in Action:
         assert not decide(Actor.anonymous(), action, uuid.uuid4(), CORE, AccessContext()).allowed
+
+
+OWN_RECORD_ACTIONS = [
+    Action.READINGS_SHARE,
+    Action.ADDITION_CHANGE,
+    Action.CORRECTION_REQUEST,
+    Action.CORRECTION_VIEW,
+    Action.THREAD_OPEN,
+    Action.MESSAGE_VIEW,
+    Action.MESSAGE_SEND,
+    Action.THREAD_MANAGE,
+]
+ORGANISER = [Action.ORGANISER_VIEW, Action.ORGANISER_CHANGE, Action.ORGANISER_EXPORT]
+
+
+@pytest.mark.parametrize("action", OWN_RECORD_ACTIONS)
+@pytest.mark.parametrize("consent", list(ConsentState))
+def test_patients_share_correct_and_message_only_about_their_own_record(action, consent):
+    mine, theirs = uuid.uuid4(), uuid.uuid4()
+    me = Actor("patient", "user:1", patient_id=mine)
+    basic = Actor("patient", "user:3")  # no verified record: nothing to share or correct
+    context = AccessContext(consent=consent, team_member=True)
+    assert decide(me, action, mine, None, context).allowed
+    assert not decide(me, action, theirs, None, context).allowed
+    assert not decide(basic, action, mine, None, context).allowed
+    assert not decide(basic, action, None, None, context).allowed
+
+
+@pytest.mark.parametrize("action", ORGANISER)
+def test_the_organiser_is_the_accounts_own_verified_or_not(action):
+    verified = Actor("patient", "user:1", patient_id=uuid.uuid4())
+    basic = Actor("patient", "user:2")
+    for actor in (verified, basic):
+        assert decide(actor, action, None, None, AccessContext(portal_owner=actor.id)).allowed
+        # another account's rows, or a guard that did not say whose they are
+        assert not decide(actor, action, None, None, AccessContext(portal_owner="user:9")).allowed
+        assert not decide(actor, action, None, None, AccessContext()).allowed
+        assert not decide(actor, action, None, None, None).allowed
+    clinician = Actor("staff", "user:1", roles=frozenset({Role.CLINICIAN}))
+    context = AccessContext(portal_owner="user:1", relationship=Relationship.CARE_TEAM)
+    assert not decide(clinician, action, None, None, context).allowed
+
+
+def test_the_worker_sends_reminders_and_nothing_else():
+    worker = Actor.system("reminders")
+    assert decide(worker, Action.REMINDER_SEND, uuid.uuid4()).allowed
+    for action in Action:
+        if action != Action.REMINDER_SEND:
+            assert not decide(worker, action, uuid.uuid4(), CORE, AccessContext()).allowed

@@ -19,6 +19,7 @@ from healthspace.cases.models import PrivacyCase
 from healthspace.consent.models import ConsentRecord
 from healthspace.core.clock import now
 from healthspace.core.nhs_numbers import format_spaced
+from healthspace.notify.testing import run_due_tasks
 from healthspace.ops.demo import ensure_demo_logins
 from healthspace.records.models import Patient
 from healthspace.staff.models import PermissionAnswer, RelationshipClaim
@@ -330,6 +331,8 @@ def test_the_patient_may_ask_for_an_email_on_each_staff_view_without_clinical_co
     answer(client, patient, "given")
     mail.outbox.clear()
     client.get(f"/staff/patient/{patient.id}/scr/")
+    assert mail.outbox == []  # queued for the worker, not sent inside the request
+    run_due_tasks()
     (message,) = mail.outbox
     assert "Who has looked at your record" in message.body
     for private in (patient.nhs_number, "Riverside", "Asha", "Patel"):

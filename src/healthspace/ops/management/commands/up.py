@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import subprocess
 import sys
 
 from django.conf import settings
@@ -27,8 +29,13 @@ class Command(BaseCommand):
             "--no-serve", action="store_true", help="set up only (migrate, demo data), then exit"
         )
         parser.add_argument("--threads", type=int, default=4, help="WSGI threads (bounded)")
+        parser.add_argument(
+            "--no-worker",
+            action="store_true",
+            help="do not start a background worker (reminders, notification emails)",
+        )
 
-    def handle(self, *args, port, host, no_demo, no_serve, threads, **options):
+    def handle(self, *args, port, host, no_demo, no_serve, threads, no_worker, **options):
         nhsuk = settings.STATICFILES_DIRS[0][1]
         css = settings.STATICFILES_DIRS[1] / "healthspace.css"
         if not nhsuk.exists() or not css.exists():
@@ -76,13 +83,39 @@ class Command(BaseCommand):
         if no_serve:
             return
         self.stdout.write(f"Serving on http://{host}:{port}/  (Ctrl+C to stop)")
+        if not no_worker:
+            self.stdout.write("Background worker started (reminders, notification emails).")
         sys.stdout.flush()
         granian = shutil.which("granian") or os.path.join(
             os.path.dirname(sys.executable), "granian"
         )
-        argv = [
+        server = [
             granian, "--interface", "wsgi", "--host", host, "--port", str(port),
             "--workers", "1", "--blocking-threads", str(threads),
             "--log-level", "warning", "healthspace.config.wsgi:application",
         ]  # fmt: skip
-        os.execv(granian, argv)  # noqa: S606 - fixed argv, no shell
+        if no_worker:
+            os.execv(granian, server)  # noqa: S606 - fixed argv, no shell
+        worker = [sys.executable, "-m", "healthspace.cli", "worker", "--verbosity", "0"]
+        supervise([server, worker])
+
+
+def supervise(commands: list[list[str]]) -> None:
+    """Run the server and the worker side by side; when either stops (or Ctrl+C), stop
+    the other, so no orphaned worker keeps running after the server is gone."""
+    children = [subprocess.Popen(argv) for argv in commands]  # noqa: S603 - fixed argv
+    try:
+        while all(child.poll() is None for child in children):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                children[0].wait(timeout=1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()

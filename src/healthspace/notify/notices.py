@@ -1,0 +1,114 @@
+"""Every notification HealthSpace sends, with its whole text, in one place.
+
+A notice never carries clinical content: not a message's words or subject, not an
+appointment's title or place, not what a correction was about. Someone else may read the
+patient's inbox. The only values a notice takes are typed (a date and time) and are
+checked before anything is queued, so a caller cannot slip free text into an email.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from django.utils import timezone
+
+
+class Notice(StrEnum):
+    NEW_MESSAGE = "new-message"
+    APPOINTMENT_REMINDER = "appointment-reminder"
+    CORRECTION_ANSWERED = "correction-answered"
+    STAFF_VIEWED_RECORD = "staff-viewed-record"
+
+
+@dataclass(frozen=True)
+class NoticeText:
+    subject: str
+    body: str  # str.format() with ``link`` and the notice's typed values
+    path: str  # where the link goes (after logging in)
+    values: tuple[str, ...] = ()  # names of the typed values; each must be a datetime
+
+
+SIGN_OFF = (
+    "\n\nThis email was sent by HealthSpace. We never put details of your health in "
+    "emails: log in to read them."
+)
+
+TEXTS: dict[Notice, NoticeText] = {
+    Notice.NEW_MESSAGE: NoticeText(
+        subject="You have a new message in HealthSpace",
+        body="You have a new message in HealthSpace.\n\nLog in to read it: {link}",
+        path="/messages/",
+    ),
+    Notice.APPOINTMENT_REMINDER: NoticeText(
+        subject="Reminder: an appointment in your HealthSpace diary",
+        body=(
+            "You asked us to remind you about an appointment in your HealthSpace diary "
+            "on {when}.\n\nLog in to see the details: {link}"
+        ),
+        path="/organiser/diary/",
+        values=("when",),
+    ),
+    Notice.CORRECTION_ANSWERED: NoticeText(
+        subject="Your GP practice has answered your request",
+        body=(
+            "Your GP practice has answered your request to correct your Summary Care "
+            "Record.\n\nLog in to see the answer: {link}"
+        ),
+        path="/record/corrections/",
+    ),
+    Notice.STAFF_VIEWED_RECORD: NoticeText(
+        subject="Your HealthSpace record was viewed",
+        body=(
+            "A member of staff has looked at your Summary Care Record.\n\n"
+            "You asked us to email you when this happens. To see who looked and why, log "
+            "in to HealthSpace and go to 'Who has looked at your record': {link}\n\n"
+            "If you do not recognise it, you can tell us there. You can stop these emails "
+            "on the same page."
+        ),
+        path="/record/access/who-has-looked/",
+    ),
+}
+
+
+class NoticeValueError(ValueError):
+    pass
+
+
+def checked_values(notice: Notice, values: dict[str, object]) -> dict[str, str]:
+    """The notice's typed values as ISO strings (what the task queue stores); anything
+    else is refused, never sent."""
+    text = TEXTS[notice]
+    if set(values) != set(text.values):
+        raise NoticeValueError(f"{notice} takes {sorted(text.values)}, not {sorted(values)}")
+    out: dict[str, str] = {}
+    for name, value in values.items():
+        if not isinstance(value, datetime) or timezone.is_naive(value):
+            raise NoticeValueError(f"{notice}: {name} must be an aware datetime")
+        out[name] = value.isoformat()
+    return out
+
+
+def when_in_words(moment: datetime) -> str:
+    local = timezone.localtime(moment)
+    hour = local.hour % 12 or 12
+    return (
+        f"{local:%A} {local.day} {local:%B %Y} at {hour}:{local:%M}"
+        f"{'am' if local.hour < 12 else 'pm'}"
+    )
+
+
+def render(notice: Notice, *, base_url: str, values: dict[str, str]) -> tuple[str, str]:
+    """Subject and body as sent by email."""
+    text = TEXTS[notice]
+    words = {name: when_in_words(datetime.fromisoformat(v)) for name, v in values.items()}
+    link = base_url.rstrip("/") + text.path
+    return text.subject, text.body.format(link=link, **words) + SIGN_OFF
+
+
+def personalisation(notice: Notice, *, base_url: str, values: dict[str, str]) -> dict[str, str]:
+    """What a GOV.UK Notify template receives: ((link)) and the typed values in words."""
+    out = {name: when_in_words(datetime.fromisoformat(v)) for name, v in values.items()}
+    out["link"] = base_url.rstrip("/") + TEXTS[notice].path
+    return out

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class OrganiserConfig(AppConfig):
+    name = "healthspace.organiser"
+    label = "organiser"
