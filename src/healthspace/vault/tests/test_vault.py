@@ -108,3 +108,35 @@ def test_no_clinical_text_in_the_raw_tables_and_none_readable_after_shredding(
         for item in items:
             with pytest.raises(CannotDecrypt):
                 other.open(bytes(item.payload), purpose=f"scr-item:{item.identity}")
+
+
+def test_an_accounts_portal_key_is_made_on_first_use_and_kept(db):
+    subject = uuid.uuid4()
+    first = vault.portal_cipher_for(subject_id=subject)
+    sealed = first.seal(b"home blood pressure 128/82", purpose="organiser:reading:1")
+    again = vault.portal_cipher_for(subject_id=subject)
+    assert again.open(sealed, purpose="organiser:reading:1") == b"home blood pressure 128/82"
+    row = DataKey.objects.get(patient_id=subject)
+    assert row.kind == DataKey.Kind.PORTAL
+
+
+def test_portal_and_scr_keys_are_destroyed_apart(db, patient_id):
+    scr = vault.datakey_create(patient_id=patient_id)
+    subject = uuid.uuid4()
+    portal = vault.portal_cipher_for(subject_id=subject)
+    in_scr = scr.seal(b"penicillin allergy", purpose="scr-item:a")
+    in_portal = portal.seal(b"message to my GP", purpose="messaging:message:1")
+
+    vault.datakey_destroy(patient_id=subject)  # the account is closed
+
+    with pytest.raises(KeyDestroyed):
+        vault.portal_cipher_for(subject_id=subject)
+    assert vault.cipher_for(patient_id=patient_id).open(in_scr, purpose="scr-item:a")
+    with pytest.raises(CannotDecrypt):
+        scr.open(in_portal, purpose="messaging:message:1")
+
+
+def test_an_scr_key_is_never_handed_out_as_a_portal_key(db, patient_id):
+    vault.datakey_create(patient_id=patient_id)
+    with pytest.raises(vault.VaultError):
+        vault.portal_cipher_for(subject_id=patient_id)
