@@ -162,7 +162,7 @@ RANGES: tuple[Range, ...] = (
     # Height. From a premature baby (30cm) to just below the tallest person recorded
     # (272cm): 260cm, 8 feet 6 inches.
     Range(Measure.HEIGHT, "height_cm", D(30), D(260), "Height must be between 30cm and 260cm"),
-    Range(Measure.HEIGHT, "height_ft", D(0), D(8), "Feet must be between 0 and 8"),
+    Range(Measure.HEIGHT, "height_ft", D(1), D(8), "Feet must be between 1 and 8"),
     Range(
         Measure.HEIGHT,
         "height_in",
