@@ -101,10 +101,10 @@ def date_initial(moment: datetime, prefix: str, time_name: str) -> dict[str, str
 class ReadingForm(NHSForm):
     """One reading of ``measure``: its numbers (in the unit chosen), date, time and note."""
 
-    taken_day = forms.CharField(max_length=2, required=False)
-    taken_month = forms.CharField(max_length=2, required=False)
-    taken_year = forms.CharField(max_length=4, required=False)
-    taken_time = forms.CharField(max_length=10, required=False)
+    taken_day = forms.CharField(required=False)
+    taken_month = forms.CharField(required=False)
+    taken_year = forms.CharField(required=False)
+    taken_time = forms.CharField(required=False)
     note = forms.CharField(
         max_length=NOTE_MAX,
         required=False,
@@ -119,8 +119,8 @@ class ReadingForm(NHSForm):
         self.anchors = {"taken_day": "taken-day", "unit": "unit"}
         for scheme in self.schemes:
             for f in scheme.fields:
-                self.fields[f.name] = forms.CharField(max_length=12, required=False)
-        self.fields["unit"] = forms.CharField(max_length=10, required=False)
+                self.fields[f.name] = forms.CharField(required=False)
+        self.fields["unit"] = forms.CharField(required=False)
 
     @property
     def unit(self) -> str:
@@ -180,10 +180,10 @@ class AppointmentForm(NHSForm):
         required=False,
         error_messages={"max_length": f"Notes must be {APPOINTMENT_NOTES_MAX} characters or fewer"},
     )
-    starts_day = forms.CharField(max_length=2, required=False)
-    starts_month = forms.CharField(max_length=2, required=False)
-    starts_year = forms.CharField(max_length=4, required=False)
-    starts_time = forms.CharField(max_length=10, required=False)
+    starts_day = forms.CharField(required=False)
+    starts_month = forms.CharField(required=False)
+    starts_year = forms.CharField(required=False)
+    starts_time = forms.CharField(required=False)
     reminder = forms.ChoiceField(
         choices=REMINDER_CHOICES,
         error_messages={
@@ -191,10 +191,10 @@ class AppointmentForm(NHSForm):
             "invalid_choice": "Choose whether you want a reminder",
         },
     )
-    remind_day = forms.CharField(max_length=2, required=False)
-    remind_month = forms.CharField(max_length=2, required=False)
-    remind_year = forms.CharField(max_length=4, required=False)
-    remind_time = forms.CharField(max_length=10, required=False)
+    remind_day = forms.CharField(required=False)
+    remind_month = forms.CharField(required=False)
+    remind_year = forms.CharField(required=False)
+    remind_time = forms.CharField(required=False)
 
     def __init__(self, *args, sent_reminder_at: datetime | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -305,10 +305,10 @@ class MedicineForm(NHSForm):
             "max_length": f"What it is for must be {MEDICINE_FIELD_MAX} characters or fewer"
         },
     )
-    since_month = forms.CharField(max_length=2, required=False)
-    since_year = forms.CharField(max_length=4, required=False)
-    stopped_month = forms.CharField(max_length=2, required=False)
-    stopped_year = forms.CharField(max_length=4, required=False)
+    since_month = forms.CharField(required=False)
+    since_year = forms.CharField(required=False)
+    stopped_month = forms.CharField(required=False)
+    stopped_year = forms.CharField(required=False)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

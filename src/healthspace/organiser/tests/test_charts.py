@@ -54,8 +54,7 @@ def y_axis(root):
 def x_axis(root):
     ticks = root.findall(".//svg:g[@class='hs-chart__x-axis']/svg:line", NS)
     pairs = [
-        (datetime.fromisoformat(t.get("data-time")).timestamp(), float(t.get("x1")))
-        for t in ticks
+        (datetime.fromisoformat(t.get("data-time")).timestamp(), float(t.get("x1"))) for t in ticks
     ]
     return linear(pairs), ticks
 
@@ -80,9 +79,7 @@ def test_chart_svg_checked_for_the_plotted_points(count):
     assert len(y_ticks) >= 3 and len(x_ticks) >= 2
     found = markers(root)
     assert len(found) == 2 * count
-    expected = {
-        (s.name, p.at.isoformat(), p.value) for s in series for p in s.points
-    }
+    expected = {(s.name, p.at.isoformat(), p.value) for s in series for p in s.points}
     seen = set()
     for marker in found:
         group = next(
@@ -94,10 +91,17 @@ def test_chart_svg_checked_for_the_plotted_points(count):
         assert float(marker.get("data-cy")) == pytest.approx(y_of(value), abs=0.02)
         assert float(marker.get("data-cx")) == pytest.approx(x_of(at.timestamp()), abs=0.02)
         if marker.tag.endswith("circle"):
-            assert (marker.get("cx"), marker.get("cy")) == (marker.get("data-cx"), marker.get("data-cy"))
+            assert (marker.get("cx"), marker.get("cy")) == (
+                marker.get("data-cx"),
+                marker.get("data-cy"),
+            )
         else:  # squares: the rectangle is centred on the point
-            assert float(marker.get("x")) + 4 == pytest.approx(float(marker.get("data-cx")), abs=0.01)
-            assert float(marker.get("y")) + 4 == pytest.approx(float(marker.get("data-cy")), abs=0.01)
+            assert float(marker.get("x")) + 4 == pytest.approx(
+                float(marker.get("data-cx")), abs=0.01
+            )
+            assert float(marker.get("y")) + 4 == pytest.approx(
+                float(marker.get("data-cy")), abs=0.01
+            )
     assert seen == expected
     # every marker lies inside the plot area (between the outermost ticks)
     top = min(float(t.get("y1")) for t in y_ticks)
@@ -107,7 +111,12 @@ def test_chart_svg_checked_for_the_plotted_points(count):
 
 
 def test_the_lines_join_the_points_in_time_order():
-    series = [Series("Weight", (Point(T0 + timedelta(days=9), 71), Point(T0, 70), Point(T0 + timedelta(days=2), 72)))]
+    series = [
+        Series(
+            "Weight",
+            (Point(T0 + timedelta(days=9), 71), Point(T0, 70), Point(T0 + timedelta(days=2), 72)),
+        )
+    ]
     root = draw(series)
     (line,) = root.findall(".//svg:polyline", NS)
     xs = [float(p.split(",")[0]) for p in line.get("points").split()]
@@ -176,7 +185,9 @@ def test_it_is_an_image_with_a_title_and_a_summary():
 def test_text_is_escaped():
     series = [Series("<script>alert(1)</script>", (Point(T0, 1),))]
     svg = str(
-        charts.render(chart_id='x" onload="y', title="<b>", description="&", series=series, tz=LONDON)
+        charts.render(
+            chart_id='x" onload="y', title="<b>", description="&", series=series, tz=LONDON
+        )
     )
     assert "<script>" not in svg and "<b>" not in svg and 'onload="y' not in svg
     parse(svg)  # still well-formed

@@ -36,7 +36,13 @@ def when(moment=None) -> dict[str, str]:
 def add_bp(client, systolic="128", diastolic="82", note="", moment=None):
     return client.post(
         f"{BP_URL}add/",
-        {"unit": "mmHg", "systolic": systolic, "diastolic": diastolic, "note": note, **when(moment)},
+        {
+            "unit": "mmHg",
+            "systolic": systolic,
+            "diastolic": diastolic,
+            "note": note,
+            **when(moment),
+        },
     )
 
 
@@ -53,7 +59,9 @@ def test_a_patient_adds_a_blood_pressure_reading_and_sees_it_on_the_chart_and_ta
     page = person.client.get(response["Location"]).content.decode()
     assert "Your reading of <strong>128/82mmHg</strong> was saved." in page
     # the chart: one systolic and one diastolic marker, described for screen readers
-    assert re.search(r'<desc id="chart-blood-pressure-desc">1 reading on [^<]*; latest 128/82mmHg.</desc>', page)
+    assert re.search(
+        r'<desc id="chart-blood-pressure-desc">1 reading on [^<]*; latest 128/82mmHg.</desc>', page
+    )
     assert page.count('class="hs-chart__point"') == 2
     assert 'data-value="128"' in page and 'data-value="82"' in page
     # the table: the reading and its note
@@ -98,7 +106,8 @@ def test_a_reading_in_the_future_is_refused_but_a_few_minutes_ahead_is_not(basic
 def test_weight_in_stones_is_stored_in_kg_shown_as_typed_and_gives_a_bmi(basic):
     client = basic.client
     client.post(
-        "/organiser/readings/height/add/", {"unit": "ft", "height_ft": "5", "height_in": "9", **when()}
+        "/organiser/readings/height/add/",
+        {"unit": "ft", "height_ft": "5", "height_in": "9", **when()},
     )
     response = client.post(
         "/organiser/readings/weight/add/",
@@ -125,7 +134,9 @@ def test_a_reading_is_changed_and_deleted(basic):
     assert basic.client.get(f"/organiser/readings/{row.id}/delete/").status_code == 200
     assert basic.client.post(f"/organiser/readings/{row.id}/delete/").status_code == 302
     assert not Reading.objects.exists()
-    changes = AuditEvent.objects.filter(action="organiser.change", actor=f"patient:user:{basic.user.pk}")
+    changes = AuditEvent.objects.filter(
+        action="organiser.change", actor=f"patient:user:{basic.user.pk}"
+    )
     assert [e.detail["change"] for e in changes.order_by("id")] == ["add", "edit", "delete"]
 
 
@@ -164,7 +175,9 @@ def test_what_the_patient_typed_is_sealed_under_the_accounts_portal_key(basic):
 def test_every_page_view_is_audited_in_the_accounts_trail(verified):
     verified.client.get("/organiser/")
     verified.client.get(BP_URL)
-    events = AuditEvent.objects.filter(action="organiser.view", actor=f"patient:user:{verified.user.pk}")
+    events = AuditEvent.objects.filter(
+        action="organiser.view", actor=f"patient:user:{verified.user.pk}"
+    )
     assert [e.detail["what"] for e in events.order_by("id")] == ["overview", "readings"]
     # a verified account's events are in its record's trail ("who has looked" shows them)
     assert {e.patient_id for e in events} == {verified.actor.patient_id}
@@ -186,6 +199,10 @@ def test_the_list_pages_take_a_fixed_number_of_queries(basic, django_assert_max_
     # the same for 3 readings or 3,000: the session and login (6, and 3 to save the
     # session), the portal key (2), the readings (1 or 2, and the latest height), the
     # audit event (3)
-    for path, most in (("/organiser/", 17), (BP_URL, 18), ("/organiser/readings/weight/?period=all", 19)):
+    for path, most in (
+        ("/organiser/", 17),
+        (BP_URL, 18),
+        ("/organiser/readings/weight/?period=all", 19),
+    ):
         with django_assert_max_num_queries(most):
             assert basic.client.get(path).status_code == 200
