@@ -12,6 +12,7 @@ from django.core import mail
 from django_tasks_db.models import DBTaskResult
 
 from healthspace.audit.models import AuditEvent
+from healthspace.core.errors import InvalidInput
 from healthspace.notify.testing import run_due_tasks
 from healthspace.organiser import services
 from healthspace.organiser.models import Appointment
@@ -149,7 +150,10 @@ def test_the_worker_does_not_remind_of_an_appointment_that_has_started(person):
 
 
 def test_the_reminder_is_queued_with_the_save_or_not_at_all(person):
-    with time_machine.travel(T0, tick=False), pytest.raises(Exception):
+    with (
+        time_machine.travel(T0, tick=False),
+        pytest.raises(InvalidInput, match="Enter what the appointment is for"),
+    ):
         services.appointment_add(
             actor=person.actor,
             owner_id=person.owner_id,
