@@ -12,6 +12,7 @@ from datetime import timedelta
 import pytest
 from django.urls import URLPattern, get_resolver
 
+from healthspace.accounts.sessions.testing import signed_in_client
 from healthspace.audit.models import AuditEvent
 from healthspace.core.clock import now
 from healthspace.organiser import services
@@ -20,7 +21,6 @@ from healthspace.organiser.models import Appointment, Medicine, Note, Reading
 from healthspace.organiser.tests.conftest import make_basic
 from healthspace.organiser.views import CSV_COLUMNS
 from healthspace.staff.testing import make_staff_user
-from healthspace.accounts.sessions.testing import signed_in_client
 
 pytestmark = pytest.mark.django_db
 
