@@ -283,7 +283,8 @@ def render(
     font_size: int = 13,
 ) -> Markup:
     """One chart as an inline ``<svg>`` element (safe markup: every text is escaped)."""
-    left, right, top, bottom = 8 + font_size * 4, 16, 14, font_size * 2 + 14
+    left, right, bottom = 8 + font_size * 4, font_size * 2, font_size * 2 + 14
+    top = font_size * 2 if unit else 14  # room for the unit above the value axis
     legend_items = [(s.name, "series", i) for i, s in enumerate(series) if s.points] + [
         (b.label, "band", i) for i, b in enumerate(bands)
     ]
@@ -349,8 +350,8 @@ def render(
         )
     if unit:
         out.append(
-            f'<text x="{left - 6}" y="{top - 2}" text-anchor="end" fill="{SECONDARY}" '
-            f'font-size="{font_size - 2}">{escape(unit)}</text>'
+            f'<text x="4" y="{top - font_size}" text-anchor="start" '
+            f'fill="{SECONDARY}" font-size="{font_size - 1}">{escape(unit)}</text>'
         )
     out.append("</g>")
     # time ticks

@@ -94,7 +94,7 @@ def reading_chart(
         unit=unit,
         width=420 if small else 640,
         height=200 if small else 280,
-        font_size=13,
+        font_size=13 if small else 16,
     )
     columns = tuple(f"{label} ({unit})" for _key, label in keys)
     rows = tuple(
@@ -136,6 +136,7 @@ def bmi_chart(
         unit="BMI",
         width=420 if small else 640,
         height=200 if small else 280,
+        font_size=13 if small else 16,
     )
     rows = tuple(
         TableRow(w.taken_at.isoformat(), charts.when_text(w.taken_at, tz), (_fmt(w.bmi),))
