@@ -8,6 +8,8 @@ the specification of decide() itself); a new URL must be added here or the walk 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.contrib import admin
 from django.contrib.auth import get_user_model
@@ -89,9 +91,37 @@ GRID = [
     ("GET", "/staff/privacy/requests/", {"privacy-officer"}),
     ("GET", "/staff/privacy/deletions/", {"privacy-officer"}),
     ("GET", "/staff/privacy/deletions/{q}/", {"privacy-officer"}),  # {q}: deletion requested
+    # the health organiser: every account's own (basic ones too), so its pages without an
+    # id show each caller only their own; {r} {a} {n} {m} are the owner's reading,
+    # appointment, note and medicine, "not found" to everyone else; staff get nothing
+    ("GET", "/organiser/", {"owner", "other-patient", "basic-account"}),
+    ("GET", "/organiser/readings/blood-pressure/", {"owner", "other-patient", "basic-account"}),
+    ("GET", "/organiser/readings/blood-pressure/add/", {"owner", "other-patient", "basic-account"}),
+    ("GET", "/organiser/readings/blood-pressure/share/", {"owner", "other-patient", "basic-account"}),
+    ("GET", "/organiser/readings/export.csv", {"owner", "other-patient", "basic-account"}),
+    ("GET", "/organiser/readings/{r}/edit/", {"owner"}),
+    ("GET", "/organiser/readings/{r}/delete/", {"owner"}),
+    ("GET", "/organiser/diary/", {"owner", "other-patient", "basic-account"}),
+    ("GET", "/organiser/diary/add/", {"owner", "other-patient", "basic-account"}),
+    ("GET", "/organiser/diary/{a}/edit/", {"owner"}),
+    ("GET", "/organiser/diary/{a}/delete/", {"owner"}),
+    ("GET", "/organiser/notes/", {"owner", "other-patient", "basic-account"}),
+    ("GET", "/organiser/notes/add/", {"owner", "other-patient", "basic-account"}),
+    ("GET", "/organiser/notes/{n}/edit/", {"owner"}),
+    ("GET", "/organiser/notes/{n}/delete/", {"owner"}),
+    ("GET", "/organiser/medicines/", {"owner", "other-patient", "basic-account"}),
+    ("GET", "/organiser/medicines/add/", {"owner", "other-patient", "basic-account"}),
+    ("GET", "/organiser/medicines/{m}/edit/", {"owner"}),
+    ("GET", "/organiser/medicines/{m}/delete/", {"owner"}),
+    ("POST", "/organiser/readings/{r}/delete/", {"owner"}),
+    ("POST", "/organiser/diary/{a}/delete/", {"owner"}),
+    ("POST", "/organiser/notes/{n}/delete/", {"owner"}),
+    ("POST", "/organiser/medicines/{m}/delete/", {"owner"}),
     # last: recording an answer changes what the pages above allow
     ("POST", "/staff/patient/{p}/permission/", {"clinician", "clinician-given"}),
 ]  # fmt: skip
+# Written into the owner's organiser: nobody else may ever be shown it.
+ORGANISER_MARK = "OWNER-ORGANISER-ENTRY"
 
 
 @pytest.fixture
@@ -115,6 +145,31 @@ def world(synthetic_patients, settings):
         source="patient-online",
     )
     return owner.patient, users, other.patient_id
+
+
+@pytest.fixture
+def organiser_ids(world):
+    from healthspace.accounts.actors import actor_for_user
+    from healthspace.organiser import services
+    from healthspace.organiser.measures import Measure
+
+    _, users, _ = world
+    owner = users["owner"]
+    actor, later = actor_for_user(owner), now() + timedelta(days=3)
+    common = {"actor": actor, "owner_id": owner.pk}
+    return {
+        "r": services.reading_add(
+            **common,
+            measure=Measure.BLOOD_PRESSURE,
+            taken_at=now() - timedelta(hours=1),
+            values={"systolic": 128, "diastolic": 82},
+            entered={"unit": "mmHg"},
+            note=ORGANISER_MARK,
+        ),
+        "a": services.appointment_add(**common, starts_at=later, what=ORGANISER_MARK),
+        "n": services.note_add(**common, title=ORGANISER_MARK, text=ORGANISER_MARK),
+        "m": services.medicine_add(**common, name=ORGANISER_MARK),
+    }
 
 
 def _client(name, users, patient: Patient) -> Client:
@@ -146,13 +201,13 @@ def _label(name, users) -> str | None:
 
 
 @pytest.mark.parametrize("actor", ACTORS)
-def test_every_patient_data_url_as_every_role(world, actor):
+def test_every_patient_data_url_as_every_role(world, organiser_ids, actor):
     patient, users, other = world
     client = _client(actor, users, patient)
     label = _label(actor, users)
     wrong = []
     for method, template, allowed in GRID:
-        path = template.format(p=patient.id, q=other)
+        path = template.format(p=patient.id, q=other, **organiser_ids)
         # a page about one record is refused in that record's trail; a list page in the
         # refused person's own
         about = patient.id if "{p}" in template else other if "{q}" in template else None
@@ -164,6 +219,8 @@ def test_every_patient_data_url_as_every_role(world, actor):
         )
         body = response.content.decode(errors="replace")
         if actor in allowed:
+            if ORGANISER_MARK in body and actor != "owner":
+                wrong.append(f"{method} {path}: {actor} was shown the owner's organiser")
             if response.status_code not in (200, 302):
                 wrong.append(f"{method} {path}: allowed for {actor}, got {response.status_code}")
             if AuditEvent.objects.filter(outcome="denied").count() != anyone_before:
@@ -171,7 +228,9 @@ def test_every_patient_data_url_as_every_role(world, actor):
             continue
         if format_spaced(patient.nhs_number) in body or patient.nhs_number in body:
             wrong.append(f"{method} {path}: {actor} was shown the patient's NHS number")
-        if response.status_code == 200 and path.startswith("/staff/"):
+        if ORGANISER_MARK in body:
+            wrong.append(f"{method} {path}: {actor} was shown the owner's organiser")
+        if response.status_code == 200 and path.startswith(("/staff/", "/organiser/")):
             wrong.append(f"{method} {path}: {actor} got a page")
         if path.startswith("/staff/") and label is not None and denied.count() == before:
             wrong.append(f"{method} {path}: {actor}'s refusal was not audited")
