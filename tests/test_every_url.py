@@ -72,12 +72,23 @@ ACTORS = [*PATIENT_ACTORS, *ROLES]
 STAFF_ALL = set(ROLES)
 
 # (method, path template, who may) — {p} is the owner's patient id; {q} another
-# patient's, whose record is waiting for a deletion decision.
+# patient's, whose record is waiting for a deletion decision; {i}, {c}, {a}: an item of the
+# owner's record, the owner's correction request about it (sent to Y00001), and something
+# the owner added (see ``owned``).
 GRID = [
     # the patient's own pages carry no id: only the owner ever sees the owner's record
     ("GET", "/record/", {"owner"}),
     ("GET", "/record/consent/", {"owner"}),
     ("GET", "/record/access/who-has-looked/", {"owner"}),
+    # corrections and additions: the owner's own items, requests and additions only
+    ("GET", "/record/corrections/", {"owner"}),
+    ("GET", "/record/corrections/report/{i}/", {"owner"}),
+    ("GET", "/record/corrections/{c}/", {"owner"}),
+    ("GET", "/record/corrections/{c}/withdraw/", {"owner"}),
+    ("GET", "/record/additions/", {"owner"}),
+    ("GET", "/record/additions/add/access-needs/", {"owner"}),
+    ("GET", "/record/additions/{a}/change/", {"owner"}),
+    ("GET", "/record/additions/{a}/remove/", {"owner"}),
     # staff pages for one patient (found by NHS number + date of birth this session)
     ("GET", "/staff/patient/{p}/", {"clinician", "clinician-given", "clinician-elsewhere", "clerk", "privacy-officer"}),
     ("GET", "/staff/patient/{p}/relationship/", {"clinician-elsewhere"}),
@@ -89,6 +100,10 @@ GRID = [
     ("GET", "/staff/privacy/requests/", {"privacy-officer"}),
     ("GET", "/staff/privacy/deletions/", {"privacy-officer"}),
     ("GET", "/staff/privacy/deletions/{q}/", {"privacy-officer"}),  # {q}: deletion requested
+    # correction requests: clinicians see their own practice's queue (elsewhere: an empty
+    # one); a request opens only for clinicians of the practice it went to
+    ("GET", "/staff/corrections/", {"clinician", "clinician-given", "clinician-elsewhere"}),
+    ("GET", "/staff/corrections/{c}/", {"clinician", "clinician-given"}),
     # last: recording an answer changes what the pages above allow
     ("POST", "/staff/patient/{p}/permission/", {"clinician", "clinician-given"}),
 ]  # fmt: skip
@@ -115,6 +130,22 @@ def world(synthetic_patients, settings):
         source="patient-online",
     )
     return owner.patient, users, other.patient_id
+
+
+@pytest.fixture
+def owned(world) -> dict[str, object]:
+    """The owner's allergy, a correction request about it, and an access need they added."""
+    from healthspace.accounts.actors import actor_for_user
+    from healthspace.corrections.additions import addition_put
+    from healthspace.corrections.services import correction_request
+    from healthspace.records.models import ScrItem, Section
+
+    patient, users, _ = world
+    actor = actor_for_user(users["owner"])
+    item = ScrItem.objects.filter(patient=patient, section=Section.ALLERGIES).first()
+    request_id = correction_request(actor=actor, item_id=item.pk, wrong="Not my allergy")
+    addition_id = addition_put(actor=actor, kind="access-needs", option_code="braille")
+    return {"i": item.pk, "c": request_id, "a": addition_id}
 
 
 def _client(name, users, patient: Patient) -> Client:
@@ -146,16 +177,17 @@ def _label(name, users) -> str | None:
 
 
 @pytest.mark.parametrize("actor", ACTORS)
-def test_every_patient_data_url_as_every_role(world, actor):
+def test_every_patient_data_url_as_every_role(world, owned, actor):
     patient, users, other = world
     client = _client(actor, users, patient)
     label = _label(actor, users)
     wrong = []
     for method, template, allowed in GRID:
-        path = template.format(p=patient.id, q=other)
+        path = template.format(p=patient.id, q=other, **owned)
         # a page about one record is refused in that record's trail; a list page in the
         # refused person's own
-        about = patient.id if "{p}" in template else other if "{q}" in template else None
+        of_owner = any(f"{{{k}}}" in template for k in ("p", *owned))
+        about = patient.id if of_owner else other if "{q}" in template else None
         scope = {"patient_id": about} if about else {}
         denied = AuditEvent.objects.filter(outcome="denied", actor=label or "-", **scope)
         before, anyone_before = denied.count(), AuditEvent.objects.filter(outcome="denied").count()
@@ -181,7 +213,13 @@ def test_every_patient_data_url_as_every_role(world, actor):
 def test_the_owners_pages_show_another_patient_only_their_own_record(world):
     patient, users, _ = world
     client = _client("other-patient", users, patient)
-    for path in ("/record/", "/record/consent/", "/record/access/who-has-looked/"):
+    for path in (
+        "/record/",
+        "/record/consent/",
+        "/record/access/who-has-looked/",
+        "/record/corrections/",
+        "/record/additions/",
+    ):
         body = client.get(path).content.decode()
         assert format_spaced(patient.nhs_number) not in body
     assert not AuditEvent.objects.filter(

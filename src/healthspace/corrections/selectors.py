@@ -16,7 +16,8 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, OuterRef, Subquery
+from django.db.models import Count, OuterRef, Subquery, Value
+from django.db.models.functions import Coalesce
 
 from healthspace.access.actors import Actor
 from healthspace.access.context import AccessContext, ConsentState
@@ -318,7 +319,8 @@ def practice_queue(*, actor: Actor, status: str = "open") -> PracticeQueue:
     with transaction.atomic():
         mine = (
             CorrectionRequest.objects.filter(practice_ods=actor.organisation)
-            .annotate(consent=Subquery(latest_consent))
+            # no consent record at all is implied consent (a NULL here)
+            .annotate(consent=Coalesce(Subquery(latest_consent), Value(ConsentState.IMPLIED.value)))
             .exclude(consent=ConsentState.DELETED)
         )
         counts = {

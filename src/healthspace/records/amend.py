@@ -262,9 +262,18 @@ def amended_resource(resource: dict[str, Any], changes: ItemChanges) -> dict[str
     if changes.description is not None and rule.concept:
         _set_concept(out, rule.concept, changes.description)
     if changes.status is not None and rule.status_element:
+        current = out.get(rule.status_element)
         if rule.status_system:
-            out[rule.status_element] = _concept(rule.status_system, changes.status)
+            code = fhir_map.first_code(current)
+            if code is not None and code[1] == changes.status:
+                raise InvalidInput("The item already has this status.")
+            out[rule.status_element] = {
+                **_concept(rule.status_system, changes.status),
+                "text": dict(rule.statuses)[changes.status],
+            }
         else:
+            if current == changes.status:
+                raise InvalidInput("The item already has this status.")
             out[rule.status_element] = changes.status
     if changes.entered_in_error and rule.error_element:
         if rule.error_system:
