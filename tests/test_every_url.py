@@ -74,12 +74,23 @@ ACTORS = [*PATIENT_ACTORS, *ROLES]
 STAFF_ALL = set(ROLES)
 
 # (method, path template, who may) — {p} is the owner's patient id; {q} another
-# patient's, whose record is waiting for a deletion decision.
+# patient's, whose record is waiting for a deletion decision; {i}, {c}, {d}: an item of the
+# owner's record, the owner's correction request about it (sent to Y00001), and something
+# the owner added (see ``owned``).
 GRID = [
     # the patient's own pages carry no id: only the owner ever sees the owner's record
     ("GET", "/record/", {"owner"}),
     ("GET", "/record/consent/", {"owner"}),
     ("GET", "/record/access/who-has-looked/", {"owner"}),
+    # corrections and additions: the owner's own items, requests and additions only
+    ("GET", "/record/corrections/", {"owner"}),
+    ("GET", "/record/corrections/report/{i}/", {"owner"}),
+    ("GET", "/record/corrections/{c}/", {"owner"}),
+    ("GET", "/record/corrections/{c}/withdraw/", {"owner"}),
+    ("GET", "/record/additions/", {"owner"}),
+    ("GET", "/record/additions/add/access-needs/", {"owner"}),
+    ("GET", "/record/additions/{d}/change/", {"owner"}),
+    ("GET", "/record/additions/{d}/remove/", {"owner"}),
     # staff pages for one patient (found by NHS number + date of birth this session)
     ("GET", "/staff/patient/{p}/", {"clinician", "clinician-given", "clinician-elsewhere", "clerk", "privacy-officer"}),
     ("GET", "/staff/patient/{p}/relationship/", {"clinician-elsewhere"}),
@@ -117,6 +128,10 @@ GRID = [
     ("POST", "/organiser/diary/{a}/delete/", {"owner"}),
     ("POST", "/organiser/notes/{n}/delete/", {"owner"}),
     ("POST", "/organiser/medicines/{m}/delete/", {"owner"}),
+    # correction requests: clinicians see their own practice's queue (elsewhere: an empty
+    # one); a request opens only for clinicians of the practice it went to
+    ("GET", "/staff/corrections/", {"clinician", "clinician-given", "clinician-elsewhere"}),
+    ("GET", "/staff/corrections/{c}/", {"clinician", "clinician-given"}),
     # last: recording an answer changes what the pages above allow
     ("POST", "/staff/patient/{p}/permission/", {"clinician", "clinician-given"}),
 ]  # fmt: skip
@@ -172,6 +187,22 @@ def organiser_ids(world):
     }
 
 
+@pytest.fixture
+def owned(world) -> dict[str, object]:
+    """The owner's allergy, a correction request about it, and an access need they added."""
+    from healthspace.accounts.actors import actor_for_user
+    from healthspace.corrections.additions import addition_put
+    from healthspace.corrections.services import correction_request
+    from healthspace.records.models import ScrItem, Section
+
+    patient, users, _ = world
+    actor = actor_for_user(users["owner"])
+    item = ScrItem.objects.filter(patient=patient, section=Section.ALLERGIES).first()
+    request_id = correction_request(actor=actor, item_id=item.pk, wrong="Not my allergy")
+    addition_id = addition_put(actor=actor, kind="access-needs", option_code="braille")
+    return {"i": item.pk, "c": request_id, "d": addition_id}
+
+
 def _client(name, users, patient: Patient) -> Client:
     if name == "anonymous":
         return Client()
@@ -201,16 +232,17 @@ def _label(name, users) -> str | None:
 
 
 @pytest.mark.parametrize("actor", ACTORS)
-def test_every_patient_data_url_as_every_role(world, organiser_ids, actor):
+def test_every_patient_data_url_as_every_role(world, owned, organiser_ids, actor):
     patient, users, other = world
     client = _client(actor, users, patient)
     label = _label(actor, users)
     wrong = []
     for method, template, allowed in GRID:
-        path = template.format(p=patient.id, q=other, **organiser_ids)
+        path = template.format(p=patient.id, q=other, **owned, **organiser_ids)
         # a page about one record is refused in that record's trail; a list page in the
         # refused person's own
-        about = patient.id if "{p}" in template else other if "{q}" in template else None
+        of_owner = any(f"{{{k}}}" in template for k in ("p", *owned))
+        about = patient.id if of_owner else other if "{q}" in template else None
         scope = {"patient_id": about} if about else {}
         denied = AuditEvent.objects.filter(outcome="denied", actor=label or "-", **scope)
         before, anyone_before = denied.count(), AuditEvent.objects.filter(outcome="denied").count()
@@ -240,7 +272,13 @@ def test_every_patient_data_url_as_every_role(world, organiser_ids, actor):
 def test_the_owners_pages_show_another_patient_only_their_own_record(world):
     patient, users, _ = world
     client = _client("other-patient", users, patient)
-    for path in ("/record/", "/record/consent/", "/record/access/who-has-looked/"):
+    for path in (
+        "/record/",
+        "/record/consent/",
+        "/record/access/who-has-looked/",
+        "/record/corrections/",
+        "/record/additions/",
+    ):
         body = client.get(path).content.decode()
         assert format_spaced(patient.nhs_number) not in body
     assert not AuditEvent.objects.filter(

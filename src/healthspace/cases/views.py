@@ -40,13 +40,13 @@ def own_record_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
 
     @login_required
     @wraps(view)
-    def wrapped(request: HttpRequest) -> HttpResponse:
+    def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         if not scr_allowed_for_session(request):
             return redirect(second_factor_url())
         actor = actor_for_user(request.user)
         if actor.kind != "patient" or actor.patient_id is None:
             return render(request, "web/no_record.html", {}, status=404)
-        return view(request, actor)
+        return view(request, actor, *args, **kwargs)
 
     return wrapped
 

@@ -126,6 +126,7 @@ _DATE_FIELDS: dict[str, tuple[str, ...]] = {
     "Encounter": ("period.start",),
     "CarePlan": ("created", "period.start"),
     "CareTeam": ("period.start",),
+    "Flag": ("period.start",),  # what the patient added: since when it applies
 }
 
 
@@ -193,6 +194,10 @@ CODE_SYSTEM_NAMES = {
     "https://dmd.nhs.uk": "dm+d",
     "http://hl7.org/fhir/sid/icd-10": "ICD-10",
 }
+
+
+# HealthSpace's own code systems: shown in words only, never as "code ...".
+LOCAL_CODE_SYSTEMS = "https://healthspace.example/fhir/CodeSystem/"
 
 
 def human_name(resource: dict[str, Any]) -> str | None:
@@ -270,6 +275,16 @@ def source_label(source_system: str) -> str:
     return SOURCE_LABELS.get(source_system, source_system)
 
 
+def entered_in_error(resource: dict[str, Any]) -> bool:
+    """The source (or a clinician's correction) says the item was recorded by mistake:
+    ``status`` for most resources, ``verificationStatus`` for allergies and problems."""
+    if resource.get("status") == "entered-in-error":
+        return True
+    verification = resource.get("verificationStatus")
+    codings = verification.get("coding") if isinstance(verification, dict) else None
+    return any(isinstance(c, dict) and c.get("code") == "entered-in-error" for c in codings or [])
+
+
 def medication_is_current(resource: dict[str, Any]) -> bool:
     return resource.get("status") in ("active", "on-hold", "draft", "intended")
 
@@ -296,6 +311,8 @@ def describe(resource: dict[str, Any]) -> ItemView:
         ref = resource.get("medicationReference") or {}
         title = ref.get("display")
     code = first_code(concept)
+    if code and code[0].startswith(LOCAL_CODE_SYSTEMS):
+        code = None  # HealthSpace's own codes (what the patient added) say nothing more
     view = ItemView(
         title=title or f"{rtype} (no description recorded)",
         code=f"{CODE_SYSTEM_NAMES.get(code[0], code[0] or 'code')} {code[1]}" if code else None,

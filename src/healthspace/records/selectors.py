@@ -150,6 +150,13 @@ def scr_for(
     for item in items:
         content = cipher.open_json(item.payload, purpose=item_purpose(item.identity))
         resource = content["resource"]
+        if action == Action.VIEW_SCR and fhir_map.entered_in_error(resource):
+            # Recorded by mistake (the GP system says so, or a clinician's correction):
+            # not information about the patient, so no page shows it, struck out or not:
+            # a struck-out allergy is still read as an allergy by someone in a hurry. The
+            # previous versions keep the trace; an export keeps the item with its
+            # entered-in-error status, which FHIR receivers must honour.
+            continue
         view = fhir_map.describe(resource)
         if content.get("medication") and view.title.endswith("(no description recorded)"):
             view.title = content["medication"]

@@ -105,6 +105,11 @@ def _patterns(resolver, prefix=""):
 # URL parameters that name something of the signed-in user's own (a session, a passkey) or
 # carry a signed token. Never a patient or record id: adding a name here needs a reason.
 ALLOWED_URL_PARAMETERS = {"token", "uidb64", "session_id", "passkey_id", "device_id"}
+# Things inside the signed-in patient's own record (an item, their correction request, what
+# they added; "kind" is a fixed word): each is looked up only within the record of the
+# session, so another patient's id is "not found" (corrections/tests/test_requests.py,
+# test_additions.py); the record itself still never comes from the URL.
+OWN_RECORD_PARTS = {"item_id", "request_id", "addition_id", "kind"}
 
 
 def test_no_patient_page_takes_a_record_id_from_the_url():
@@ -118,6 +123,12 @@ def test_no_patient_page_takes_a_record_id_from_the_url():
         if route.startswith("staff/privacy/"):
             # A privacy officer acts on any record: each page decides and audits its id.
             names -= {"case_id", "request_id", "record_id"}
+        elif route.startswith("staff/corrections/"):
+            # A request sent to a practice: access.decide answers for its clinicians only,
+            # and audits every refusal in the patient's trail (corrections/tests).
+            names -= {"request_id"}
+        elif route.startswith(("record/corrections/", "record/additions/")):
+            names -= OWN_RECORD_PARTS
         elif route.startswith("staff/"):
             # Staff pages name the patient, but open only for one found by NHS number and
             # date of birth in the same session (staff/tests/test_clinician_flow.py).
