@@ -152,3 +152,88 @@ def ensure_demo_logins(count: int = 3, *, with_totp: bool = False) -> list[DemoL
                 user.groups.add(Group.objects.get_or_create(name=role)[0])
             logins.append(DemoLogin(email, DEMO_PASSWORD_CLINICIAN, local))
     return logins
+
+
+def ensure_demo_portal(email: str) -> bool:
+    """Give one demo patient a lived-in space on first run: three months of home blood
+    pressure, weight and height (some shared with the care team), an appointment next
+    week with a reminder, a note, their own medicines list and an access need. Through
+    the real services (decided and audited), so the demo shows what patients see.
+    Returns False when there was nothing to do (already there, or no such login)."""
+    from datetime import timedelta
+
+    from healthspace.accounts.actors import actor_for_user
+    from healthspace.corrections.additions import addition_put
+    from healthspace.organiser import services as organiser
+    from healthspace.organiser.measures import Measure
+    from healthspace.organiser.models import Reading
+
+    user = get_user_model().objects.filter(username=email).first()
+    if user is None or Reading.objects.filter(owner_id=user.pk).exists():
+        return False
+    actor = actor_for_user(user)
+    common = {"actor": actor, "owner_id": user.pk}
+    today = now().replace(hour=8, minute=30, second=0, microsecond=0)
+    organiser.reading_add(
+        **common,
+        measure=Measure.HEIGHT,
+        taken_at=today - timedelta(days=95),
+        values={"cm": 168},
+        entered={"unit": "cm"},
+    )
+    # home readings twice a week, settling after a change of medicine half way through
+    bp_ids = []
+    for n in range(26):
+        day = today - timedelta(days=91 - n * 3.5)
+        high = n < 13
+        systolic = (146 if high else 131) + (n * 7) % 9 - 4
+        diastolic = (92 if high else 83) + (n * 5) % 7 - 3
+        bp_ids.append(
+            organiser.reading_add(
+                **common,
+                measure=Measure.BLOOD_PRESSURE,
+                taken_at=day,
+                values={"systolic": systolic, "diastolic": diastolic},
+                entered={"unit": "mmHg"},
+                note="After a walk" if n == 20 else "",
+            )
+        )
+    for n in range(4):
+        organiser.reading_add(
+            **common,
+            measure=Measure.WEIGHT,
+            taken_at=today - timedelta(days=84 - n * 28),
+            values={"kg": [82.4, 81.6, 80.9, 80.1][n]},
+            entered={"unit": "kg"},
+        )
+    if actor.patient_id is not None:
+        organiser.readings_share_set(
+            **common, measure=Measure.BLOOD_PRESSURE, shown_ids=bp_ids, shared_ids=bp_ids[-6:]
+        )
+        addition_put(actor=actor, kind="access-needs", option_code="step-free")
+    start = (today + timedelta(days=7)).replace(hour=10, minute=15)
+    organiser.appointment_add(
+        **common,
+        starts_at=start,
+        what="Blood pressure review with the practice nurse",
+        where="Riverside Medical Practice",
+        notes="Bring the home readings (download them as a spreadsheet).",
+        reminder="1d",
+        reminder_at=start - timedelta(days=1),
+    )
+    organiser.note_add(
+        **common,
+        title="Questions for the nurse",
+        text="Is the new dose working? Should I keep measuring twice a week?",
+    )
+    organiser.medicine_add(
+        **common,
+        name="Amlodipine 5mg tablets",
+        how="One in the morning",
+        what_for="Blood pressure",
+        since="August",
+    )
+    organiser.medicine_add(
+        **common, name="Vitamin D 10 micrograms", how="One a day in winter", what_for="Bones"
+    )
+    return True

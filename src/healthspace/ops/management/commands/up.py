@@ -11,7 +11,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from healthspace.config import env
-from healthspace.ops.demo import ensure_demo_logins, load_demo_records
+from healthspace.ops.demo import ensure_demo_logins, ensure_demo_portal, load_demo_records
 
 
 class Command(BaseCommand):
@@ -59,6 +59,10 @@ class Command(BaseCommand):
             self.stdout.write("=" * 72)
             self.stdout.write("DEMO LOGINS (synthetic patients; demo passwords, not for real use)")
             logins = ensure_demo_logins(with_totp=True)
+            if ensure_demo_portal(logins[0].email):
+                self.stdout.write(
+                    f"Demo health organiser, appointment and access need for {logins[0].email}."
+                )
             for login in logins:
                 extra = f"  NHS number {login.nhs_number}" if login.nhs_number else ""
                 if login.birth_date:
