@@ -71,8 +71,11 @@ PATIENT_ACTORS = ["owner", "other-patient", "basic-account", "anonymous"]
 ACTORS = [*PATIENT_ACTORS, *ROLES]
 STAFF_ALL = set(ROLES)
 
-# (method, path template, who may) — {p} is the owner's patient id; {q} another
-# patient's, whose record is waiting for a deletion decision.
+# (method, path template, who may[, POST data]) — {p} is the owner's patient id; {q}
+# another patient's, whose record is waiting for a deletion decision; {t} the owner's
+# message thread with their practice and {a} its attachment.
+TEAM = {"clinician", "clinician-given", "clerk"}  # the practice's staff who answer messages
+MESSAGE = {"subject": "Walk", "body": "Every role tries this."}
 GRID = [
     # the patient's own pages carry no id: only the owner ever sees the owner's record
     ("GET", "/record/", {"owner"}),
@@ -89,6 +92,26 @@ GRID = [
     ("GET", "/staff/privacy/requests/", {"privacy-officer"}),
     ("GET", "/staff/privacy/deletions/", {"privacy-officer"}),
     ("GET", "/staff/privacy/deletions/{q}/", {"privacy-officer"}),  # {q}: deletion requested
+    # Communicator: the patient's own pages (lists show only the caller's own threads)
+    ("GET", "/messages/", {"owner"}),
+    ("GET", "/messages/new/", {"owner"}),
+    ("GET", "/messages/{t}/", {"owner"}),
+    ("GET", "/messages/{t}/attachments/{a}/", {"owner"}),
+    ("POST", "/messages/{t}/reply/", {"owner"}, MESSAGE),
+    ("POST", "/messages/{t}/close/", {"owner"}, {}),
+    ("POST", "/messages/{t}/reopen/", {"owner"}, {}),
+    ("POST", "/messages/new/", {"owner"}, MESSAGE),
+    # the practice's inbox: its clinicians and clerks; staff elsewhere see their own team's
+    ("GET", "/staff/messages/", TEAM | {"clinician-elsewhere"}),
+    ("GET", "/staff/messages/{t}/", TEAM),
+    ("GET", "/staff/messages/{t}/attachments/{a}/", TEAM),
+    ("POST", "/staff/messages/{t}/reply/", TEAM, MESSAGE),
+    ("POST", "/staff/messages/{t}/assign/", TEAM, {"assignee": "me"}),
+    ("POST", "/staff/messages/{t}/close/", TEAM, {}),
+    ("POST", "/staff/messages/{t}/reopen/", TEAM, {}),
+    # "Message the patient": a clinician with a legitimate relationship
+    ("GET", "/staff/patient/{p}/message/", {"clinician", "clinician-given"}),
+    ("POST", "/staff/patient/{p}/message/", {"clinician", "clinician-given"}, MESSAGE),
     # last: recording an answer changes what the pages above allow
     ("POST", "/staff/patient/{p}/permission/", {"clinician", "clinician-given"}),
 ]  # fmt: skip
@@ -114,7 +137,25 @@ def world(synthetic_patients, settings):
         recorded_by=f"patient:user:{other.user_id}",
         source="patient-online",
     )
-    return owner.patient, users, other.patient_id
+    thread = _owners_thread(owner)
+    return owner.patient, users, other.patient_id, thread
+
+
+def _owners_thread(owner) -> dict[str, str]:
+    from healthspace.accounts.actors import actor_for_user
+    from healthspace.messaging.attachments import attachment_check
+    from healthspace.messaging.models import Attachment
+    from healthspace.messaging.services import thread_open_by_patient
+    from healthspace.messaging.tests.files import pdf
+
+    sent = thread_open_by_patient(
+        actor=actor_for_user(owner.user),
+        user_id=owner.user_id,
+        subject="Owner's thread",
+        body="Owner's words",
+        attachment=attachment_check(name="letter.pdf", data=pdf(), max_bytes=10**6),
+    )
+    return {"t": sent.thread_id, "a": Attachment.objects.get(thread_id=sent.thread_id).id}
 
 
 def _client(name, users, patient: Patient) -> Client:
@@ -147,21 +188,26 @@ def _label(name, users) -> str | None:
 
 @pytest.mark.parametrize("actor", ACTORS)
 def test_every_patient_data_url_as_every_role(world, actor):
-    patient, users, other = world
+    patient, users, other, thread = world
     client = _client(actor, users, patient)
     label = _label(actor, users)
     wrong = []
-    for method, template, allowed in GRID:
-        path = template.format(p=patient.id, q=other)
-        # a page about one record is refused in that record's trail; a list page in the
-        # refused person's own
-        about = patient.id if "{p}" in template else other if "{q}" in template else None
+    for method, template, allowed, *data in GRID:
+        path = template.format(p=patient.id, q=other, **thread)
+        # a page about one record (or one of its threads) is refused in that record's
+        # trail; a list page in the refused person's own
+        about = (
+            patient.id
+            if "{p}" in template or "{t}" in template
+            else other
+            if "{q}" in template
+            else None
+        )
         scope = {"patient_id": about} if about else {}
         denied = AuditEvent.objects.filter(outcome="denied", actor=label or "-", **scope)
         before, anyone_before = denied.count(), AuditEvent.objects.filter(outcome="denied").count()
-        response = (
-            client.post(path, {"answer": "refused"}) if method == "POST" else client.get(path)
-        )
+        posted = data[0] if data else {"answer": "refused"}
+        response = client.post(path, posted) if method == "POST" else client.get(path)
         body = response.content.decode(errors="replace")
         if actor in allowed:
             if response.status_code not in (200, 302):
@@ -179,7 +225,7 @@ def test_every_patient_data_url_as_every_role(world, actor):
 
 
 def test_the_owners_pages_show_another_patient_only_their_own_record(world):
-    patient, users, _ = world
+    patient, users, _, _ = world
     client = _client("other-patient", users, patient)
     for path in ("/record/", "/record/consent/", "/record/access/who-has-looked/"):
         body = client.get(path).content.decode()

@@ -59,9 +59,18 @@ def attachment_data_purpose(attachment_id: uuid.UUID) -> str:
 
 
 def person_name(user: Any) -> str:
+    """A member of staff as a patient reads them: their name, never their login."""
     if user is None:
         return STAFF_SOMEONE
     return " ".join(p for p in (user.first_name, user.last_name) if p) or STAFF_SOMEONE
+
+
+def staff_name(user: Any) -> str:
+    """A member of staff as colleagues read them: their name, or their login without one."""
+    if user is None:
+        return STAFF_SOMEONE
+    name = " ".join(p for p in (user.first_name, user.last_name) if p)
+    return name or user.get_username()
 
 
 # --- what the pages get -----------------------------------------------------------------
@@ -350,6 +359,7 @@ def _thread_view(*, actor: Actor, user_id: int, reason: str, thread_id: uuid.UUI
                 "sent_at",
                 "sender_user__first_name",
                 "sender_user__last_name",
+                "sender_user__username",
             )
             .order_by("sent_at", "id")
         )
@@ -389,7 +399,7 @@ def _thread_view(*, actor: Actor, user_id: int, reason: str, thread_id: uuid.UUI
             mine = side == Side.PATIENT
         else:
             mine = side == Side.TEAM and m.sender_user_id == user_id
-            name = "You" if mine else person_name(m.sender_user)
+            name = "You" if mine else staff_name(m.sender_user)
             if side == Side.PATIENT:
                 name = f"{person_name(m.sender_user)}, {thread.team.name}"
         body = (
@@ -420,12 +430,13 @@ def _thread_view(*, actor: Actor, user_id: int, reason: str, thread_id: uuid.UUI
         unread=False,
         waiting_since=thread.waiting_since,
         assigned_to_id=thread.assigned_to_id,
-        assigned_name=person_name(thread.assigned_to) if thread.assigned_to_id else None,
+        assigned_name=staff_name(thread.assigned_to) if thread.assigned_to_id else None,
         patient=identity,
     )
     closed_by_name = None
     if thread.closed_by == Side.TEAM:
-        closed_by_name = person_name(thread.closed_by_user)
+        named = person_name if side == Side.PATIENT else staff_name
+        closed_by_name = named(thread.closed_by_user)
     return ThreadView(
         thread=row,
         messages=rows,
@@ -532,7 +543,7 @@ def team_inbox(*, actor: Actor, user_id: int, view: InboxView, page: int = 1) ->
             unread=t.unread_by_team,
             waiting_since=t.waiting_since,
             assigned_to_id=t.assigned_to_id,
-            assigned_name=person_name(t.assigned_to) if t.assigned_to_id else None,
+            assigned_name=staff_name(t.assigned_to) if t.assigned_to_id else None,
             patient=identities[t.patient_id],
         )
         for t in threads
@@ -561,9 +572,9 @@ def team_colleagues(*, actor: Actor) -> list[Colleague]:
         )
         .distinct()
         .order_by("last_name", "first_name", "pk")
-        .only("pk", "first_name", "last_name")
+        .only("pk", "username", "first_name", "last_name")
     )
-    return [Colleague(u.pk, person_name(u)) for u in users]
+    return [Colleague(u.pk, staff_name(u)) for u in users]
 
 
 # --- attachments ------------------------------------------------------------------------
