@@ -395,7 +395,7 @@ def _thread_view(*, actor: Actor, user_id: int, reason: str, thread_id: uuid.UUI
     rows = []
     for m in messages:
         if m.sender == Side.PATIENT:
-            name = "You" if side == Side.PATIENT else "The patient"
+            name = "You" if side == Side.PATIENT else f"{identity.name} (patient)"
             mine = side == Side.PATIENT
         else:
             mine = side == Side.TEAM and m.sender_user_id == user_id
