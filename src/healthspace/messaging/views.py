@@ -204,6 +204,12 @@ def thread(request: HttpRequest, actor: Actor, thread_id: uuid.UUID) -> HttpResp
 @patient_page("POST")
 @endpoint(Action.MESSAGE_SEND, Action.MESSAGE_VIEW)
 def reply(request: HttpRequest, actor: Actor, thread_id: uuid.UUID) -> HttpResponse:
+    try:  # decided before an upload is checked: no parsing a file for someone turned away
+        decided(
+            actor=actor, action=Action.MESSAGE_SEND, user_id=request.user.pk, thread_id=thread_id
+        )
+    except NotFound:
+        return not_found(request)
     form = MessageForm(request.POST, request.FILES)
     if form.is_valid():
         try:

@@ -27,7 +27,7 @@ from healthspace.core.errors import InvalidInput, NotFound
 from healthspace.messaging import selectors, services
 from healthspace.messaging.content import BODY_MAX, SUBJECT_MAX
 from healthspace.messaging.forms import AssignForm, MessageForm, NewThreadForm, attachment_hint
-from healthspace.messaging.guards import refusal_record
+from healthspace.messaging.guards import decided, refusal_record
 from healthspace.messaging.views import download_response, with_sealed_uploads, wrong_method
 from healthspace.staff import services as staff_services
 from healthspace.staff.selectors import patient_banner
@@ -196,6 +196,12 @@ def thread(request: HttpRequest, actor: Actor, thread_id: uuid.UUID) -> HttpResp
 @team_page("POST")
 @endpoint(Action.MESSAGE_SEND, Action.MESSAGE_VIEW)
 def reply(request: HttpRequest, actor: Actor, thread_id: uuid.UUID) -> HttpResponse:
+    try:  # decided before an upload is checked: no parsing a file for someone turned away
+        decided(
+            actor=actor, action=Action.MESSAGE_SEND, user_id=request.user.pk, thread_id=thread_id
+        )
+    except NotFound as exc:
+        raise Http404 from exc
     form = MessageForm(request.POST, request.FILES)
     if form.is_valid():
         try:

@@ -13,6 +13,7 @@ import re
 import uuid
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from healthspace.accounts.models import Account
@@ -197,3 +198,20 @@ def test_a_thread_of_an_earlier_account_of_the_same_patient_stays_closed(people,
         services.message_send(
             actor=newcomer.actor, user_id=new_user.pk, thread_id=owned["thread"], body="Hi"
         )
+
+
+@pytest.mark.parametrize(
+    ("intruder", "prefix"), [("other", "/messages"), ("elsewhere", "/staff/messages")]
+)
+def test_an_intruders_upload_is_refused_before_the_file_is_even_checked(
+    people, owned, monkeypatch, intruder, prefix
+):
+    from healthspace.messaging import forms
+
+    def checked(**kwargs):
+        raise AssertionError("a file was parsed for someone who may not post here")
+
+    monkeypatch.setattr(forms.attachments, "attachment_check", checked)
+    upload = {"body": "Hi", "attachment": SimpleUploadedFile("x.pdf", files.pdf())}
+    response = people[intruder].client().post(f"{prefix}/{owned['thread']}/reply/", upload)
+    assert response.status_code == 404
