@@ -348,7 +348,7 @@ def _reencode(data: bytes, kind: Kind) -> bytes:
     if kind is Kind.PNG:
         clean.save(out, format="PNG", optimize=False, compress_level=6)
     else:
-        clean.save(out, format="JPEG", quality=90, optimize=True)
+        clean.save(out, format="JPEG", quality=90)
     return out.getvalue()
 
 
