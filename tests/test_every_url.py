@@ -73,10 +73,13 @@ PATIENT_ACTORS = ["owner", "other-patient", "basic-account", "anonymous"]
 ACTORS = [*PATIENT_ACTORS, *ROLES]
 STAFF_ALL = set(ROLES)
 
-# (method, path template, who may) — {p} is the owner's patient id; {q} another
-# patient's, whose record is waiting for a deletion decision; {i}, {c}, {d}: an item of the
-# owner's record, the owner's correction request about it (sent to Y00001), and something
-# the owner added (see ``owned``).
+# (method, path template, who may[, POST data]) — {p} is the owner's patient id; {q}
+# another patient's, whose record is waiting for a deletion decision; {i}, {c}, {d}: an
+# item of the owner's record, the owner's correction request about it (sent to Y00001),
+# and something the owner added (see ``owned``); {t} the owner's message thread with their
+# practice and {f} its attachment (see ``thread_ids``).
+TEAM = {"clinician", "clinician-given", "clerk"}  # the practice's staff who answer messages
+MESSAGE = {"subject": "Walk", "body": "Every role tries this."}
 GRID = [
     # the patient's own pages carry no id: only the owner ever sees the owner's record
     ("GET", "/record/", {"owner"}),
@@ -132,6 +135,26 @@ GRID = [
     # one); a request opens only for clinicians of the practice it went to
     ("GET", "/staff/corrections/", {"clinician", "clinician-given", "clinician-elsewhere"}),
     ("GET", "/staff/corrections/{c}/", {"clinician", "clinician-given"}),
+    # Communicator: the patient's own pages (lists show only the caller's own threads)
+    ("GET", "/messages/", {"owner"}),
+    ("GET", "/messages/new/", {"owner"}),
+    ("GET", "/messages/{t}/", {"owner"}),
+    ("GET", "/messages/{t}/attachments/{f}/", {"owner"}),
+    ("POST", "/messages/{t}/reply/", {"owner"}, MESSAGE),
+    ("POST", "/messages/{t}/close/", {"owner"}, {}),
+    ("POST", "/messages/{t}/reopen/", {"owner"}, {}),
+    ("POST", "/messages/new/", {"owner"}, MESSAGE),
+    # the practice's inbox: its clinicians and clerks; staff elsewhere see their own team's
+    ("GET", "/staff/messages/", TEAM | {"clinician-elsewhere"}),
+    ("GET", "/staff/messages/{t}/", TEAM),
+    ("GET", "/staff/messages/{t}/attachments/{f}/", TEAM),
+    ("POST", "/staff/messages/{t}/reply/", TEAM, MESSAGE),
+    ("POST", "/staff/messages/{t}/assign/", TEAM, {"assignee": "me"}),
+    ("POST", "/staff/messages/{t}/close/", TEAM, {}),
+    ("POST", "/staff/messages/{t}/reopen/", TEAM, {}),
+    # "Message the patient": a clinician with a legitimate relationship
+    ("GET", "/staff/patient/{p}/message/", {"clinician", "clinician-given"}),
+    ("POST", "/staff/patient/{p}/message/", {"clinician", "clinician-given"}, MESSAGE),
     # last: recording an answer changes what the pages above allow
     ("POST", "/staff/patient/{p}/permission/", {"clinician", "clinician-given"}),
 ]  # fmt: skip
@@ -160,6 +183,27 @@ def world(synthetic_patients, settings):
         source="patient-online",
     )
     return owner.patient, users, other.patient_id
+
+
+@pytest.fixture
+def thread_ids(world) -> dict[str, object]:
+    """The owner's thread with their practice, opened with a PDF attached."""
+    from healthspace.accounts.actors import actor_for_user
+    from healthspace.messaging.attachments import attachment_check
+    from healthspace.messaging.models import Attachment
+    from healthspace.messaging.services import thread_open_by_patient
+    from healthspace.messaging.tests.files import pdf
+
+    _, users, _ = world
+    owner = users["owner"]
+    sent = thread_open_by_patient(
+        actor=actor_for_user(owner),
+        user_id=owner.pk,
+        subject="Owner's thread",
+        body="Owner's words",
+        attachment=attachment_check(name="letter.pdf", data=pdf(), max_bytes=10**6),
+    )
+    return {"t": sent.thread_id, "f": Attachment.objects.get(thread_id=sent.thread_id).id}
 
 
 @pytest.fixture
@@ -232,23 +276,22 @@ def _label(name, users) -> str | None:
 
 
 @pytest.mark.parametrize("actor", ACTORS)
-def test_every_patient_data_url_as_every_role(world, owned, organiser_ids, actor):
+def test_every_patient_data_url_as_every_role(world, owned, organiser_ids, thread_ids, actor):
     patient, users, other = world
     client = _client(actor, users, patient)
     label = _label(actor, users)
     wrong = []
-    for method, template, allowed in GRID:
-        path = template.format(p=patient.id, q=other, **owned, **organiser_ids)
-        # a page about one record is refused in that record's trail; a list page in the
-        # refused person's own
-        of_owner = any(f"{{{k}}}" in template for k in ("p", *owned))
+    for method, template, allowed, *data in GRID:
+        path = template.format(p=patient.id, q=other, **owned, **organiser_ids, **thread_ids)
+        # a page about one record (or one of its threads) is refused in that record's
+        # trail; a list page in the refused person's own
+        of_owner = any(f"{{{k}}}" in template for k in ("p", "t", *owned))
         about = patient.id if of_owner else other if "{q}" in template else None
         scope = {"patient_id": about} if about else {}
         denied = AuditEvent.objects.filter(outcome="denied", actor=label or "-", **scope)
         before, anyone_before = denied.count(), AuditEvent.objects.filter(outcome="denied").count()
-        response = (
-            client.post(path, {"answer": "refused"}) if method == "POST" else client.get(path)
-        )
+        posted = data[0] if data else {"answer": "refused"}
+        response = client.post(path, posted) if method == "POST" else client.get(path)
         body = response.content.decode(errors="replace")
         if actor in allowed:
             if ORGANISER_MARK in body and actor != "owner":
