@@ -236,4 +236,35 @@ def ensure_demo_portal(email: str) -> bool:
     organiser.medicine_add(
         **common, name="Vitamin D 10 micrograms", how="One a day in winter", what_for="Bones"
     )
+    if actor.patient_id is not None:
+        _demo_conversation(actor, user.pk)
     return True
+
+
+def _demo_conversation(patient_actor, user_id: int) -> None:
+    """A question to the practice, answered by the demo registration clerk (its email
+    notice is queued like any other: the worker writes it to the demo outbox)."""
+    from healthspace.accounts.actors import actor_for_user
+    from healthspace.messaging.services import message_send, thread_open_by_patient
+
+    sent = thread_open_by_patient(
+        actor=patient_actor,
+        user_id=user_id,
+        subject="Home blood pressure readings",
+        body=(
+            "I have shared my last six home readings. The nurse asked me to take them "
+            "twice a week. Are they good enough for my review next week?"
+        ),
+    )
+    clerk = get_user_model().objects.filter(username=f"clerk@{DEMO_DOMAIN}").first()
+    if clerk is None:
+        return
+    message_send(
+        actor=actor_for_user(clerk),
+        user_id=clerk.pk,
+        thread_id=sent.thread_id,
+        body=(
+            "Thank you, the nurse can see them. Please keep taking them twice a week and "
+            "bring any questions to your review."
+        ),
+    )

@@ -8,6 +8,7 @@ from django_tasks_db.models import DBTaskResult
 
 from healthspace.accounts.models import PatientLink
 from healthspace.audit.verify import verify_database
+from healthspace.messaging.models import Thread
 from healthspace.organiser.models import Appointment, Reading
 from healthspace.records.models import Origin, ScrItem
 
@@ -33,6 +34,8 @@ def test_up_without_serving_sets_up_logins_and_a_lived_in_organiser_once(
     assert contributed.filter(section="access_needs").count() == 1
     appointment = Appointment.objects.get(owner=link.user)
     assert DBTaskResult.objects.filter(run_after=appointment.reminder_at).exists()
+    thread = Thread.objects.get(owner=link.user)
+    assert thread.message_count == 2 and thread.team.ods_code == "Y00001"
     assert verify_database().ok
 
     call_command("up", no_serve=True)  # a second start adds nothing

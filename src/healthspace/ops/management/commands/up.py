@@ -61,7 +61,7 @@ class Command(BaseCommand):
             logins = ensure_demo_logins(with_totp=True)
             if ensure_demo_portal(logins[0].email):
                 self.stdout.write(
-                    f"Demo health organiser, appointment and access need for {logins[0].email}."
+                    f"Demo health organiser, appointment, access need and a conversation with the practice for {logins[0].email}."
                 )
             for login in logins:
                 extra = f"  NHS number {login.nhs_number}" if login.nhs_number else ""
