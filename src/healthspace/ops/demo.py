@@ -162,7 +162,10 @@ def ensure_demo_portal(email: str) -> bool:
     Returns False when there was nothing to do (already there, or no such login)."""
     from datetime import timedelta
 
+    from healthspace.access.context import ConsentState
     from healthspace.accounts.actors import actor_for_user
+    from healthspace.consent.models import Source
+    from healthspace.consent.services import consent_change
     from healthspace.corrections.additions import addition_put
     from healthspace.organiser import services as organiser
     from healthspace.organiser.measures import Measure
@@ -207,6 +210,14 @@ def ensure_demo_portal(email: str) -> bool:
             entered={"unit": "kg"},
         )
     if actor.patient_id is not None:
+        # they agreed to share additional information, so the care team sees what they
+        # add and share (the default, implied consent, shows staff the core SCR only)
+        consent_change(
+            actor=actor,
+            patient_id=actor.patient_id,
+            new_state=ConsentState.CORE_AND_ADDITIONAL,
+            source=Source.PATIENT_ONLINE,
+        )
         organiser.readings_share_set(
             **common, measure=Measure.BLOOD_PRESSURE, shown_ids=bp_ids, shared_ids=bp_ids[-6:]
         )

@@ -6,8 +6,10 @@ import pytest
 from django.core.management import call_command
 from django_tasks_db.models import DBTaskResult
 
+from healthspace.access.context import ConsentState
 from healthspace.accounts.models import PatientLink
 from healthspace.audit.verify import verify_database
+from healthspace.consent.selectors import consent_state_for
 from healthspace.messaging.models import Thread
 from healthspace.organiser.models import Appointment, Reading
 from healthspace.records.models import Origin, ScrItem
@@ -34,6 +36,7 @@ def test_up_without_serving_sets_up_logins_and_a_lived_in_organiser_once(
     assert contributed.filter(section="access_needs").count() == 1
     appointment = Appointment.objects.get(owner=link.user)
     assert DBTaskResult.objects.filter(run_after=appointment.reminder_at).exists()
+    assert consent_state_for(patient_id=link.patient_id) == ConsentState.CORE_AND_ADDITIONAL
     thread = Thread.objects.get(owner=link.user)
     assert thread.message_count == 2 and thread.team.ods_code == "Y00001"
     assert verify_database().ok
