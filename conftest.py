@@ -41,3 +41,28 @@ def synthetic_patients(db, write_bundles):
     report = import_paths([folder], source=synthetic.SOURCE)
     assert report.ok, report.errors
     return report
+
+
+DB_FIXTURES = {
+    "db",
+    "transactional_db",
+    "django_db_reset_sequences",
+    "django_db_serialized_rollback",
+    "live_server",
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the database may use both of them: "default" and the
+    "keystore" that holds the data keys (vault.routers). Django's test cases allow only
+    "default" unless told, and nearly every read of a record opens its key."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        uses_db = marker is not None or DB_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if not uses_db or (marker is not None and "databases" in marker.kwargs):
+            continue
+        args, kwargs = (marker.args, dict(marker.kwargs)) if marker is not None else ((), {})
+        if marker is None and {"transactional_db", "live_server"} & set(item.fixturenames):
+            kwargs["transaction"] = True
+        kwargs["databases"] = "__all__"
+        item.add_marker(pytest.mark.django_db(*args, **kwargs), append=False)

@@ -130,13 +130,35 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["OPTIONS"] = {
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-        "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
-        "transaction_mode": "IMMEDIATE",
-    }
-    DATABASES["default"]["CONN_MAX_AGE"] = 0 if env.get("DATABASE_URL") is None else 600
+# The key store: every data key (wrapped by the KEK) lives in its own database, apart from
+# the data it opens, so a backup of the main database holds ciphertext but no keys. A
+# patient crypto-shredded after that backup stays unreadable when it is restored. Give it
+# its own credentials and a short backup retention (docs/keystore.md). Default: a second
+# SQLite file beside the main one, or a database named "<main>_keystore" on the same
+# PostgreSQL server.
+_main = DATABASES["default"]
+if env.get("HEALTHSPACE_KEYSTORE_URL"):
+    _keystore_url = env.get("HEALTHSPACE_KEYSTORE_URL")
+elif _main["ENGINE"] == "django.db.backends.sqlite3":
+    _keystore_url = f"sqlite:///{DATA_DIR / 'keystore.sqlite3'}"
+else:
+    _keystore_url = None
+DATABASES["keystore"] = (
+    dj_database_url.parse(
+        _keystore_url, conn_max_age=env.get_int("DB_CONN_MAX_AGE", 600), conn_health_checks=True
+    )
+    if _keystore_url
+    else {**_main, "NAME": f"{_main['NAME']}_keystore", "TEST": {}}
+)
+for _alias, _db in DATABASES.items():
+    if _db["ENGINE"] == "django.db.backends.sqlite3":
+        _db["OPTIONS"] = {
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
+            "PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
+            "transaction_mode": "IMMEDIATE",
+        }
+        _db["CONN_MAX_AGE"] = 0 if env.get("DATABASE_URL") is None else 600
+DATABASE_ROUTERS = ["healthspace.vault.routers.KeystoreRouter"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -20,7 +20,7 @@ from typing import Any
 from django.db import transaction
 
 from healthspace.access.actors import Actor
-from healthspace.access.policy import Action, decide
+from healthspace.access.policy import Action, Decision, decide
 from healthspace.audit.services import audit_record
 from healthspace.core import nhs_numbers
 from healthspace.records import fhir_map
@@ -63,6 +63,8 @@ class ImportReport:
     skipped: Counter[str] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     patient_ids: set[uuid.UUID] = field(default_factory=set)
+    # patients this unit created (their keys are discarded if the unit rolls back)
+    new_patient_ids: list[uuid.UUID] = field(default_factory=list, repr=False)
 
     def merge(self, other: ImportReport, *, skipped: bool = True, unchanged: bool = True) -> None:
         self.patients_created += other.patients_created
@@ -503,6 +505,7 @@ def _write_patient(plan: PatientPlan, report: ImportReport) -> tuple[Patient, Pa
             attempt += 1
         resource = _with_nhs_number(resource, nhs)
         patient = Patient(nhs_number=nhs, source_system=source)
+        report.new_patient_ids.append(patient.id)
         cipher = vault.datakey_create(patient_id=patient.id)
         patient.resource = cipher.seal_json(resource, purpose=PATIENT_PURPOSE)
         patient.content_hash = vault.index("content", _canonical(resource))
@@ -653,6 +656,26 @@ def import_entries(
     patient_plans, item_plans, skipped = plan_unit(
         entries, where=where, source=source, assign_nhs_numbers=assign_nhs_numbers, report=scratch
     )
+    try:
+        return _write_unit(
+            patient_plans, item_plans, skipped, scratch, report, actor=actor, decision=decision
+        )
+    except BaseException:
+        # the unit rolled back: the keys made for its new patients open nothing now
+        vault.datakeys_discard(subject_ids=scratch.new_patient_ids)
+        raise
+
+
+def _write_unit(
+    patient_plans: list[PatientPlan],
+    item_plans: list[ItemPlan],
+    skipped: Counter[str],
+    scratch: ImportReport,
+    report: ImportReport,
+    *,
+    actor: Actor,
+    decision: Decision,
+) -> ImportReport:
     with transaction.atomic():
         by_key: dict[str, tuple[Patient, PatientCipher]] = {}
         for plan in patient_plans:

@@ -20,6 +20,7 @@ from healthspace.vault.crypto import (
     wrap_key,
 )
 from healthspace.vault.models import DataKey
+from healthspace.vault.routers import KEYSTORE
 
 
 def _kek() -> bytes:
@@ -27,6 +28,9 @@ def _kek() -> bytes:
 
 
 def datakey_create(*, patient_id: uuid.UUID, kind: str = DataKey.Kind.SCR) -> PatientCipher:
+    """A new data key, committed in the key store before anything is sealed with it (data
+    whose key was lost would be lost too). A caller whose own transaction then fails
+    discards it with ``datakeys_discard``."""
     data_key = AESGCM.generate_key(bit_length=256)
     DataKey.objects.create(
         patient_id=patient_id,
@@ -42,7 +46,7 @@ def portal_cipher_for(*, subject_id: uuid.UUID) -> PatientCipher:
     use. Raises KeyDestroyed once the account was closed (the key shredded)."""
     row = DataKey.objects.filter(patient_id=subject_id).first()
     if row is None:
-        with transaction.atomic():
+        with transaction.atomic(using=KEYSTORE):
             # two first uses at once: one key wins, the other reads it
             data_key = AESGCM.generate_key(bit_length=256)
             DataKey.objects.bulk_create(
@@ -85,13 +89,29 @@ def ciphers_for(*, patient_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, PatientC
 
 
 def datakey_destroy(*, patient_id: uuid.UUID) -> None:
-    """Crypto-shred: after this commits, nothing sealed for the patient can be opened."""
-    with transaction.atomic():
+    """Crypto-shred: after this commits, nothing sealed for the patient can be opened.
+
+    Committed in the key store at once, whatever transaction the caller is in: a
+    shredding that the caller's rollback could undo would not be one."""
+    with transaction.atomic(using=KEYSTORE):
         updated = DataKey.objects.filter(patient_id=patient_id, wrapped_key__isnull=False).update(
             wrapped_key=None, destroyed_at=now()
         )
     if not updated and not DataKey.objects.filter(patient_id=patient_id).exists():
         raise VaultError(f"no data key for patient {patient_id}")
+
+
+def datakeys_discard(*, subject_ids: Iterable[uuid.UUID]) -> int:
+    """Delete keys made for subjects whose own rows were rolled back (an import that
+    failed half way): the key store commits on its own, before the data it will open, so
+    a failed unit leaves its new keys behind unless its caller discards them. Never call
+    it for a subject whose data was committed: that would shred it."""
+    ids = list(subject_ids)
+    if not ids:
+        return 0
+    with transaction.atomic(using=KEYSTORE):
+        deleted, _ = DataKey.objects.filter(patient_id__in=ids).delete()
+    return deleted
 
 
 def index(purpose: str, value: str) -> str:

@@ -140,3 +140,30 @@ def test_an_scr_key_is_never_handed_out_as_a_portal_key(db, patient_id):
     vault.datakey_create(patient_id=patient_id)
     with pytest.raises(vault.VaultError):
         vault.portal_cipher_for(subject_id=patient_id)
+
+
+def test_keys_live_in_the_key_store_never_beside_the_data(db, patient_id):
+    from django.db import connections
+
+    vault.datakey_create(patient_id=patient_id)
+    main_tables = connections["default"].introspection.table_names()
+    assert "vault_data_key" not in main_tables  # a backup of the main database has no keys
+    assert "records_scritem" in main_tables
+    assert "vault_data_key" in connections["keystore"].introspection.table_names()
+    assert DataKey.objects.using("keystore").filter(patient_id=patient_id).exists()
+
+
+def test_a_unit_that_fails_after_its_keys_were_made_discards_them(db, write_bundles, monkeypatch):
+    from healthspace.records import importer, synthetic
+    from healthspace.records.fhir_checks import FhirInputError
+
+    def fail_after_the_patient_and_its_key(*args, **kwargs):
+        raise FhirInputError("the disk is full")
+
+    monkeypatch.setattr(importer, "_write_items", fail_after_the_patient_and_its_key)
+    report = importer.import_paths(
+        [write_bundles([synthetic.patient_bundle(1)])], source=synthetic.SOURCE
+    )
+    assert report.files_failed == 1
+    assert not Patient.objects.exists()
+    assert not DataKey.objects.exists()  # the key committed first, and was discarded

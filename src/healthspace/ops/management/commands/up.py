@@ -45,7 +45,9 @@ class Command(BaseCommand):
             )
         env.warn_demo_secrets()
         self.stdout.write(f"Database: {settings.DATABASES['default']['NAME']}")
+        self.stdout.write(f"Key store: {settings.DATABASES['keystore']['NAME']}")
         call_command("migrate", interactive=False, verbosity=0)
+        call_command("migrate", database="keystore", interactive=False, verbosity=0)
         self.stdout.write("Migrations applied.")
         if not no_demo:
             if settings.IS_PRODUCTION:
