@@ -70,6 +70,9 @@ class Action(StrEnum):
     MESSAGE_VIEW = "message.view"
     MESSAGE_SEND = "message.send"
     THREAD_MANAGE = "message.manage"  # assign, close, reopen
+    # apps the patient connects to their record (SMART on FHIR): approving and disconnecting
+    APP_AUTHORISE = "app.authorise"
+    APP_REVOKE = "app.revoke"
 
 
 # Commands an operator runs on the server, and what each may do.
@@ -117,6 +120,8 @@ PATIENT_OWN_ACTIONS = frozenset(
         Action.MESSAGE_VIEW,
         Action.MESSAGE_SEND,
         Action.THREAD_MANAGE,
+        Action.APP_AUTHORISE,
+        Action.APP_REVOKE,
     }
 )
 # The health organiser: the account's own, whether or not it is linked to a record.
@@ -155,7 +160,7 @@ TOKEN_COMPARTMENTS = {"patient": Compartment.PATIENT, "client": Compartment.SYST
 SCOPE_NOT_GRANTED = Decision(False, "scope-not-granted")
 
 
-def _token_refusal(actor: Actor, action: Action, context: AccessContext | None) -> Decision | None:
+def token_refusal(actor: Actor, action: Action, context: AccessContext | None) -> Decision | None:
     """Why a request made with an OAuth token is refused before the actor's own rules are
     asked, or None. Fail closed: no gathered scope, no access."""
     allowed = TOKEN_ACTIONS.get(actor.kind)
@@ -180,7 +185,7 @@ def decide(
     context: AccessContext | None = None,
 ) -> Decision:
     if actor.client_id is not None or actor.kind == "client":
-        refusal = _token_refusal(actor, action, context)
+        refusal = token_refusal(actor, action, context)
         if refusal is not None:
             return refusal
     if actor.kind == "client":
