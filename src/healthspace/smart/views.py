@@ -125,6 +125,17 @@ def _consent_page(request: HttpRequest) -> HttpResponse:
     registration = getattr(application, "smart", None)
     if registration is None or registration.kind != AppRegistration.Kind.PATIENT_APP:
         return _error_page(request, "This app cannot connect to your record.")
+    if credentials.get("code_challenge_method") != "S256":
+        # SMART: PKCE with S256 only (a "plain" challenge protects nothing)
+        query = urlencode(
+            {
+                "error": "invalid_request",
+                "error_description": "PKCE with code_challenge_method=S256 is required",
+                "state": credentials.get("state") or "",
+            }
+        )
+        joiner = "&" if "?" in credentials["redirect_uri"] else "?"
+        return _redirect_to_app(f"{credentials['redirect_uri']}{joiner}{query}", application)
     if (request.GET.get("aud") or "").rstrip("/") != fhir_base():
         # SMART: the app names the FHIR server it wants a token for; a token for another
         # server must never be issued here
@@ -172,7 +183,7 @@ def _answer(request: HttpRequest, actor) -> HttpResponse:
     core = get_oauthlib_core()
     try:
         if not allow:
-            core.create_authorization_response(request, " ".join(scopes), credentials, False)
+            core.create_authorization_response(request, list(scopes), credentials, False)
             return _error_page(request, "The app was not connected.")  # not reached
         decision = access_checked(
             actor=actor, action=Action.APP_AUTHORISE, patient_id=actor.patient_id
@@ -181,7 +192,7 @@ def _answer(request: HttpRequest, actor) -> HttpResponse:
             return _error_page(request, "This app cannot connect to your record.", 403)
         with transaction.atomic():
             uri, _, _, _ = core.create_authorization_response(
-                request, " ".join(scopes), credentials, True
+                request, list(scopes), credentials, True
             )
             services.app_authorised_record(
                 actor=actor, client_id=application.client_id, scopes=scopes
