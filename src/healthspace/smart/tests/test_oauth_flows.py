@@ -60,7 +60,7 @@ def test_standalone_launch_with_pkce_gives_a_token_for_the_patient_only(owner, a
 
 
 def test_the_code_works_once_and_only_with_its_verifier(owner, app):
-    verifier, query = approve(signed_in(owner), app, scope=FULL)
+    _, query = approve(signed_in(owner), app, scope=FULL)
     assert exchange(app, query["code"], "wrong" * 10).status_code == 400
     verifier2, query2 = approve(signed_in(owner), app, scope=FULL)
     assert exchange(app, query2["code"], verifier2).status_code == 200
