@@ -208,6 +208,13 @@ def fhir_view(
                 response = error_response(not_found(), request)
             except FhirInputError as exc:
                 response = error_response(ApiError(400, "invalid", str(exc)), request)
+            except Exception:
+                # never a traceback or an HTML page; the log has the path only (no body)
+                log.exception("FHIR API error on %s %s", request.method, request.path)
+                response = error_response(
+                    ApiError(500, "exception", "Internal error: the request was not completed."),
+                    request,
+                )
             response.setdefault("Cache-Control", "no-store")
             response.setdefault("X-Content-Type-Options", "nosniff")
             return response

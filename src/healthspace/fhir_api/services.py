@@ -50,8 +50,6 @@ from healthspace.smart.tokens import TokenActor
 from healthspace.vault import services as vault
 
 WRITABLE = frozenset([*ITEM_PARAMS, "Patient"])
-# Resources a request may carry only to resolve references (not stored as items).
-REFERENCE_ONLY = frozenset({"Organization", "Medication", "Location", "Device"})
 REFUSED_SKIPS = (
     PATIENT_NOT_FOUND,
     "its subject is not a patient",
@@ -229,10 +227,6 @@ def feed_write(
         require_token(who, Action.IMPORT_RECORDS, rtype, interaction)
     if not who.is_system or not who.source_system:
         raise ApiError(403, "forbidden", "Only a registered feed (system client) writes.")
-    for _, resource in entries:
-        rtype = resource.get("resourceType")
-        if rtype not in WRITABLE and rtype not in REFERENCE_ONLY:
-            raise ApiError(422, "business-rule", f"{rtype} is not part of the Summary Care Record.")
     entries = [(url, _point_at_nhs_numbers(r)) for url, r in entries]
     first = next(iter(interactions))
     context = AccessContext(token=_scope(who, first, interactions[first]))

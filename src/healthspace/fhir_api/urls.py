@@ -1,7 +1,7 @@
 """FHIR R4 API routes, mounted at /fhir/R4/. Specific routes first; ``[type]`` routes
 answer 404 (not supported) for types the server does not serve."""
 
-from django.urls import path
+from django.urls import path, re_path
 
 from healthspace.fhir_api import views
 
@@ -23,4 +23,6 @@ urlpatterns = [
     path("<str:rtype>/<str:fhir_id>/_history", views.instance_history, name="history"),
     path("<str:rtype>/<str:fhir_id>", views.instance, name="instance"),
     path("<str:rtype>", views.type_root, name="type"),
+    # anything else under the base: an OperationOutcome, never an HTML page
+    re_path(r"^.*$", views.no_route, name="no-route"),
 ]

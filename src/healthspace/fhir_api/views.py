@@ -100,6 +100,12 @@ def openapi_json(request: HttpRequest) -> HttpResponse:
     return fhir_response(openapi.document(), request=request, content_type="application/json")
 
 
+@endpoint(no_patient_data=True)
+@api(public=True, methods=("GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"))
+def no_route(request: HttpRequest) -> HttpResponse:
+    raise ApiError(404, "not-supported", "No such endpoint in this FHIR API.")
+
+
 # --- search and read ------------------------------------------------------------------
 
 
@@ -333,10 +339,25 @@ def _written_response(
         return fhir_response(
             operation_outcome("informational", word, "information"), status, headers=headers
         )
-    if rtype == "Patient":
-        resource = reads.read_patient(who, written.server_id)
-    else:
-        resource = reads.read_item(who, rtype, written.server_id)
+    try:
+        if rtype == "Patient":
+            resource = reads.read_patient(who, written.server_id)
+        else:
+            resource = reads.read_item(who, rtype, written.server_id)
+    except ApiError:
+        # stored, but this client may not read it back (e.g. additional information
+        # without the patient's consent): say so, show nothing
+        from healthspace.fhir_api.http import operation_outcome
+
+        return fhir_response(
+            operation_outcome(
+                "informational",
+                "Stored. This client may not read it back (the patient's consent).",
+                "information",
+            ),
+            status,
+            headers=headers,
+        )
     return fhir_response(resource, status, request=request, headers=headers)
 
 

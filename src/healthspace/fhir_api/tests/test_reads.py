@@ -29,10 +29,22 @@ def test_metadata_lists_exactly_what_is_supported(client):
     assert response.status_code == 200
     rest = body["rest"][0]
     types = {r["type"] for r in rest["resource"]}
-    assert {"Patient", "Observation", "Condition", "AllergyIntolerance", "Consent", "AuditEvent"} <= types
+    assert {
+        "Patient",
+        "Observation",
+        "Condition",
+        "AllergyIntolerance",
+        "Consent",
+        "AuditEvent",
+    } <= types
     assert "Communication" not in types  # the Communicator's seam is off until messaging lands
     observation = next(r for r in rest["resource"] if r["type"] == "Observation")
-    assert {p["name"] for p in observation["searchParam"]} >= {"patient", "code", "date", "category"}
+    assert {p["name"] for p in observation["searchParam"]} >= {
+        "patient",
+        "code",
+        "date",
+        "category",
+    }
     assert rest["security"]["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
 
 
@@ -45,7 +57,11 @@ def test_smart_configuration(client):
 
 
 def test_without_a_valid_token_nothing_but_the_metadata(world):
-    for headers in ({}, {"HTTP_AUTHORIZATION": "Bearer nonsense"}, {"HTTP_AUTHORIZATION": "Basic x"}):
+    for headers in (
+        {},
+        {"HTTP_AUTHORIZATION": "Bearer nonsense"},
+        {"HTTP_AUTHORIZATION": "Basic x"},
+    ):
         response, body = get(Client(), f"Patient/{world.owner.patient_id}", **headers)
         assert response.status_code == 401
         assert response["WWW-Authenticate"].startswith("Bearer")
@@ -53,7 +69,9 @@ def test_without_a_valid_token_nothing_but_the_metadata(world):
 
 
 def test_an_expired_token_is_refused(world):
-    token = smart_testing.issue_token(world.app, scope="patient/*.rs", user=world.owner.user, seconds=-1)
+    token = smart_testing.issue_token(
+        world.app, scope="patient/*.rs", user=world.owner.user, seconds=-1
+    )
     assert bearer(token).get(f"{BASE}/Patient/{world.owner.patient_id}").status_code == 401
 
 
@@ -64,7 +82,9 @@ def test_xml_is_answered_406_and_bodies_must_be_json(patient_api, world):
         assert response.status_code == 406
     response, _ = get(patient_api, f"Patient/{pid}?_format=xml")
     assert response.status_code == 406
-    response, _ = get(patient_api, f"Patient/{pid}", HTTP_ACCEPT="application/fhir+json;q=1, */*;q=0")
+    response, _ = get(
+        patient_api, f"Patient/{pid}", HTTP_ACCEPT="application/fhir+json;q=1, */*;q=0"
+    )
     assert response.status_code == 200
 
 
@@ -93,7 +113,9 @@ def _all_pages(client: Client, path: str) -> list[dict]:
         response = client.get(url.replace("http://127.0.0.1:8000", ""))
         body = check(response)
         assert response.status_code == 200, body
-        resources += [e["resource"] for e in body.get("entry", []) if e["search"]["mode"] == "match"]
+        resources += [
+            e["resource"] for e in body.get("entry", []) if e["search"]["mode"] == "match"
+        ]
         url = next((link["url"] for link in body["link"] if link["relation"] == "next"), None)
         seen += 1
         assert seen < 100
@@ -134,7 +156,9 @@ def test_search_parameters(patient_api, world):
     assert _all_pages(patient_api, "Observation?_lastUpdated=ge2000-01-01") == everything
     assert _all_pages(patient_api, "Observation?_lastUpdated=lt2000-01-01") == []
     oldest_first = _all_pages(patient_api, "Observation?_sort=date")
-    assert [r["id"] for r in oldest_first] == [r["id"] for r in reversed(everything)] or len(everything) < 2
+    assert [r["id"] for r in oldest_first] == [r["id"] for r in reversed(everything)] or len(
+        everything
+    ) < 2
 
 
 def test_include_of_the_patient_and_count_only(patient_api, world):
@@ -150,18 +174,32 @@ def test_patient_search_by_nhs_number(patient_api, world):
     nhs = world.owner.patient.nhs_number
     _, body = get(patient_api, f"Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{nhs}")
     assert [e["resource"]["id"] for e in body["entry"]] == [str(world.owner.patient_id)]
-    _, body = get(patient_api, f"Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{world.other.patient.nhs_number}")
+    _, body = get(
+        patient_api,
+        f"Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{world.other.patient.nhs_number}",
+    )
     assert body["total"] == 0  # another patient's NHS number finds nothing, not even a 403
 
 
 def test_unsupported_parameters_strict_by_default_lenient_on_request(patient_api):
     response, body = get(patient_api, "Observation?flavour=salty")
     assert response.status_code == 400
-    assert body["issue"][0]["code"] == "not-supported" and "flavour" in body["issue"][0]["diagnostics"]
-    response, body = get(patient_api, "Observation?flavour=salty&_count=1", HTTP_PREFER="handling=lenient")
+    assert (
+        body["issue"][0]["code"] == "not-supported" and "flavour" in body["issue"][0]["diagnostics"]
+    )
+    response, body = get(
+        patient_api, "Observation?flavour=salty&_count=1", HTTP_PREFER="handling=lenient"
+    )
     assert response.status_code == 200
     assert "flavour" not in body["link"][0]["url"] and "_count=1" in body["link"][0]["url"]
-    for bad in ("_sort=name;drop table", "_sort=code", "date=yesterday", "_count=-1", "code=", "_include=Observation:performer"):
+    for bad in (
+        "_sort=name;drop table",
+        "_sort=code",
+        "date=yesterday",
+        "_count=-1",
+        "code=",
+        "_include=Observation:performer",
+    ):
         response, body = get(patient_api, f"Observation?{bad}")
         assert response.status_code == 400, bad
     response, _ = get(patient_api, "Condition?date=2020")  # Condition has no "date" in R4
@@ -172,7 +210,9 @@ def test_history_and_versions(patient_api, world):
     from healthspace.records.importer import import_entries, item_purpose
     from healthspace.vault import services as vault
 
-    item = ScrItem.objects.filter(patient_id=world.owner.patient_id, resource_type="Condition").first()
+    item = ScrItem.objects.filter(
+        patient_id=world.owner.patient_id, resource_type="Condition"
+    ).first()
     resource = vault.cipher_for(patient_id=item.patient_id).open_json(
         item.payload, purpose=item_purpose(item.identity)
     )["resource"]
@@ -198,16 +238,38 @@ def test_patient_recorded_observations_are_marked(patient_api, world):
     reading = {
         "resourceType": "Observation",
         "status": "final",
-        "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "vital-signs"}]}],
-        "code": {"coding": [{"system": "http://loinc.org", "code": "29463-7", "display": "Body weight"}]},
+        "category": [
+            {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/observation-category",
+                        "code": "vital-signs",
+                    }
+                ]
+            }
+        ],
+        "code": {
+            "coding": [{"system": "http://loinc.org", "code": "29463-7", "display": "Body weight"}]
+        },
         "subject": {"reference": f"Patient/{world.owner.patient_id}"},
         "effectiveDateTime": "2026-11-01T08:00:00Z",
-        "valueQuantity": {"value": 70.5, "unit": "kg", "system": "http://unitsofmeasure.org", "code": "kg"},
+        "valueQuantity": {
+            "value": 70.5,
+            "unit": "kg",
+            "system": "http://unitsofmeasure.org",
+            "code": "kg",
+        },
     }
     with transaction.atomic():
-        patient_item_put(patient_id=world.owner.patient_id, key="reading:1", section="results", resource=reading)
+        patient_item_put(
+            patient_id=world.owner.patient_id, key="reading:1", section="results", resource=reading
+        )
     _, body = get(patient_api, "Observation?code=http://loinc.org|29463-7")
-    mine = [e["resource"] for e in body["entry"] if any(t["code"] == "patient-recorded" for t in e["resource"]["meta"].get("tag", []))]
+    mine = [
+        e["resource"]
+        for e in body["entry"]
+        if any(t["code"] == "patient-recorded" for t in e["resource"]["meta"].get("tag", []))
+    ]
     assert len(mine) == 1
     assert PATIENT_RECORDED_TAG in mine[0]["meta"]["tag"]
     assert mine[0]["meta"]["source"] == "urn:healthspace:patient"
@@ -239,7 +301,9 @@ def test_every_read_is_audited_in_the_patients_trail_with_the_app(patient_api, w
     get(patient_api, "Observation?_count=3")
     event = AuditEvent.objects.filter(patient_id=world.owner.patient_id).order_by("-pk").first()
     assert AuditEvent.objects.filter(patient_id=world.owner.patient_id).count() == before + 1
-    assert event.action == "scr.view" and event.outcome == "success" and event.reason == "own-record"
+    assert (
+        event.action == "scr.view" and event.outcome == "success" and event.reason == "own-record"
+    )
     assert event.detail["client"] == world.app.application.client_id
     assert event.detail["items"] == 3 and event.detail["via"] == "fhir"
     assert "Observation" not in json.dumps(event.detail["sections"])
@@ -269,7 +333,9 @@ def test_throttled_clients_get_429(patient_api, world, settings):
 
     cache.clear()
     settings.HEALTHSPACE_FHIR_RATE_LIMIT = 2
-    codes = [patient_api.get(f"{BASE}/Patient/{world.owner.patient_id}").status_code for _ in range(3)]
+    codes = [
+        patient_api.get(f"{BASE}/Patient/{world.owner.patient_id}").status_code for _ in range(3)
+    ]
     response = patient_api.get(f"{BASE}/Patient/{world.owner.patient_id}")
     body = check(response)
     assert codes[:2] == [200, 200] and response.status_code == 429
