@@ -78,7 +78,7 @@ def test_an_expired_token_is_refused(world):
 def test_xml_is_answered_406_and_bodies_must_be_json(patient_api, world):
     pid = world.owner.patient_id
     for headers in ({"HTTP_ACCEPT": "application/fhir+xml"}, {"HTTP_ACCEPT": "text/html"}):
-        response, body = get(patient_api, f"Patient/{pid}", **headers)
+        response, _body = get(patient_api, f"Patient/{pid}", **headers)
         assert response.status_code == 406
     response, _ = get(patient_api, f"Patient/{pid}?_format=xml")
     assert response.status_code == 406
@@ -162,11 +162,11 @@ def test_search_parameters(patient_api, world):
 
 
 def test_include_of_the_patient_and_count_only(patient_api, world):
-    response, body = get(patient_api, "Observation?_include=Observation:patient&_count=1")
+    _, body = get(patient_api, "Observation?_include=Observation:patient&_count=1")
     modes = [e["search"]["mode"] for e in body["entry"]]
     assert modes == ["match", "include"]
     assert body["entry"][1]["resource"]["id"] == str(world.owner.patient_id)
-    response, body = get(patient_api, "Observation?_summary=count")
+    _response, body = get(patient_api, "Observation?_summary=count")
     assert body["total"] > 0 and "entry" not in body
 
 
