@@ -232,7 +232,7 @@ def run(job_id: str) -> str:
     ExportJob.objects.filter(pk=job.pk).update(
         status=ExportJob.Status.RUNNING, patients_total=patients.count()
     )
-    types = [t for t in (job.types or EXPORT_TYPES) if t != "Patient"] or None
+    item_types = [t for t in job.types if t != "Patient"] if job.types else list(ITEM_PARAMS)
     want_patient = not job.types or "Patient" in job.types
     done, last = 0, None
     try:
@@ -246,7 +246,7 @@ def run(job_id: str) -> str:
             if ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.CANCELLED).exists():
                 return "cancelled"
             for patient_id in ids_:
-                _export_patient(job, who, patient_id, types, want_patient)
+                _export_patient(job, who, patient_id, item_types, want_patient)
             done += len(ids_)
             last = ids_[-1]
             ExportJob.objects.filter(pk=job.pk).update(patients_done=done)
@@ -267,7 +267,7 @@ def run(job_id: str) -> str:
 
 
 def _export_patient(
-    job: ExportJob, who: TokenActor, patient_id, types: list[str] | None, want_patient: bool
+    job: ExportJob, who: TokenActor, patient_id, types: list[str], want_patient: bool
 ) -> None:
     with transaction.atomic():
         try:
@@ -276,7 +276,7 @@ def _export_patient(
                 patient_id,
                 operation="$export",
                 action=Action.EXPORT_RECORD,
-                types=types if types is not None else list(ITEM_PARAMS),
+                types=types,
                 since=job.since,
             )
         except ApiError:
