@@ -22,6 +22,7 @@ class World:
     feed: object
     feed_key: object
     third: Patient  # no account
+    tokens: dict | None = None
 
     @property
     def practice(self) -> str:
@@ -32,9 +33,16 @@ def bearer(token: str) -> Client:
     return Client(HTTP_AUTHORIZATION=f"Bearer {token}", HTTP_ACCEPT="application/fhir+json")
 
 
-@pytest.fixture
-def world(synthetic_patients, settings) -> World:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def build_world() -> World:
+    """Three synthetic patients imported, two demo logins, the clients (no fixtures: the
+    fuzz suite builds it once per module)."""
+    from healthspace.records import synthetic
+    from healthspace.records.importer import import_entries
+
+    if not Patient.objects.exists():
+        for bundle in synthetic.population(3):
+            entries = [(e.get("fullUrl"), e["resource"]) for e in bundle["entry"]]
+            import_entries(entries, where="synthetic", source=synthetic.SOURCE)
     ensure_demo_logins(count=2)
     links = list(
         PatientLink.objects.select_related("patient__registered_practice", "user").order_by(
@@ -47,6 +55,12 @@ def world(synthetic_patients, settings) -> World:
         ods=owner.patient.registered_practice.ods_code, scopes="system/*.rs system/*.cu"
     )
     return World(owner, other, smart_testing.patient_app(), feed, key, third)
+
+
+@pytest.fixture
+def world(synthetic_patients, settings) -> World:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    return build_world()
 
 
 @pytest.fixture

@@ -35,7 +35,9 @@ def poll(client, location: str):
 
 
 def download(client, url: str) -> list[dict]:
-    response = client.get(url.replace("http://127.0.0.1:8000", ""), HTTP_ACCEPT="application/fhir+ndjson")
+    response = client.get(
+        url.replace("http://127.0.0.1:8000", ""), HTTP_ACCEPT="application/fhir+ndjson"
+    )
     assert response.status_code == 200
     return check(response)
 
@@ -53,7 +55,10 @@ def test_a_system_export_holds_the_practices_patients_only(world, feed_api):
     files = {o["type"]: o for o in manifest["output"]}
     patients = download(feed_api, files["Patient"]["url"])
     mine = set(
-        str(p) for p in Patient.objects.filter(registered_practice__ods_code=world.practice).values_list("id", flat=True)
+        str(p)
+        for p in Patient.objects.filter(registered_practice__ods_code=world.practice).values_list(
+            "id", flat=True
+        )
     )
     assert {p["id"] for p in patients} == mine
     assert files["Patient"]["count"] == len(patients)
@@ -77,13 +82,25 @@ def test_a_system_export_holds_the_practices_patients_only(world, feed_api):
 
 def test_consent_decides_what_is_exported(world, feed_api):
     ConsentRecord.objects.create(
-        patient_id=world.owner.patient_id, version=1, state=ConsentState.CORE_AND_ADDITIONAL,
-        recorded_at=now(), recorded_by="patient:user:1", source="patient-online",
+        patient_id=world.owner.patient_id,
+        version=1,
+        state=ConsentState.CORE_AND_ADDITIONAL,
+        recorded_at=now(),
+        recorded_by="patient:user:1",
+        source="patient-online",
     )
-    third = Patient.objects.filter(registered_practice__ods_code=world.practice).exclude(pk=world.owner.patient_id).first()
+    third = (
+        Patient.objects.filter(registered_practice__ods_code=world.practice)
+        .exclude(pk=world.owner.patient_id)
+        .first()
+    )
     ConsentRecord.objects.create(
-        patient_id=third.pk, version=1, state=ConsentState.HIDDEN,
-        recorded_at=now(), recorded_by="patient:user:1", source="patient-online",
+        patient_id=third.pk,
+        version=1,
+        state=ConsentState.HIDDEN,
+        recorded_at=now(),
+        recorded_by="patient:user:1",
+        source="patient-online",
     )
     location = kick_off(feed_api, f"Group/{world.practice}/$export")["Content-Location"]
     run_due_tasks()
@@ -92,7 +109,9 @@ def test_consent_decides_what_is_exported(world, feed_api):
     patients = download(feed_api, files["Patient"]["url"])
     assert [p["id"] for p in patients] == [str(world.owner.patient_id)]  # hidden: left out
     assert "Condition" in files  # the owner agreed to additional information
-    assert AuditEvent.objects.filter(patient_id=third.pk, action="record.export", outcome="denied").exists()
+    assert AuditEvent.objects.filter(
+        patient_id=third.pk, action="record.export", outcome="denied"
+    ).exists()
 
 
 def test_kick_off_rules(world, feed_api):
@@ -106,7 +125,9 @@ def test_kick_off_rules(world, feed_api):
     run_due_tasks()
     _, manifest = poll(feed_api, response["Content-Location"])
     assert [o["type"] for o in manifest["output"]] == ["Patient"]
-    read_only_elsewhere = bearer(smart_testing.issue_token(world.feed, scope="system/Observation.rs"))
+    read_only_elsewhere = bearer(
+        smart_testing.issue_token(world.feed, scope="system/Observation.rs")
+    )
     assert kick_off(read_only_elsewhere).status_code == 403  # no Patient scope
 
 
@@ -122,7 +143,7 @@ def test_only_the_client_that_asked_reaches_its_export(world, feed_api):
     assert Client_get_without_token(manifest["output"][0]["url"]) == 401
 
 
-def Client_get_without_token(url: str) -> int:  # noqa: N802
+def Client_get_without_token(url: str) -> int:
     from django.test import Client
 
     return Client().get(url.replace("http://127.0.0.1:8000", "")).status_code
