@@ -340,3 +340,17 @@ def test_throttled_clients_get_429(patient_api, world, settings):
     body = check(response)
     assert codes[:2] == [200, 200] and response.status_code == 429
     assert int(response["Retry-After"]) >= 1 and body["issue"][0]["code"] == "throttled"
+
+
+def test_audit_events_name_the_app_that_read(patient_api, world):
+    from healthspace.audit.fhir import ID_OAUTH_CLIENT
+
+    get(patient_api, f"Patient/{world.owner.patient_id}")
+    _, trail = get(patient_api, "AuditEvent?_count=5")
+    apps = {
+        a["who"]["identifier"]["value"]
+        for e in trail["entry"]
+        for a in e["resource"]["agent"]
+        if a["who"].get("identifier", {}).get("system") == ID_OAUTH_CLIENT
+    }
+    assert apps == {world.app.application.client_id}
