@@ -62,7 +62,7 @@ def test_fhirclient_connects_reads_searches_and_pages(live_world):
     ).count()
     assert len(observations) == expected > 2
     assert len({o.id for o in observations}) == expected
-    conditions = Condition.where(struct={"clinical-status": "active"}).perform_resources(
+    conditions = Condition.where(struct={"clinical-status": "active"}).perform_resources_iter(
         smart.server
     )
     assert all(c.clinicalStatus.coding[0].code == "active" for c in conditions)

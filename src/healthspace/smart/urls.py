@@ -7,5 +7,5 @@ from healthspace.smart import views
 app_name = "smart"
 urlpatterns = [
     path("", views.apps, name="apps"),
-    path("<str:client_id>/disconnect/", views.disconnect, name="disconnect"),
+    path("disconnect/", views.disconnect, name="disconnect"),
 ]

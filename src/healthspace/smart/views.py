@@ -56,14 +56,20 @@ def _error_page(request: HttpRequest, message: str, status: int = 400) -> HttpRe
     return render(request, "smart/error.html", {"message": message}, status=status)
 
 
-def _redirect_to_app(uri: str, application) -> HttpResponse:
-    response = OAuth2ResponseRedirect(uri, application.get_allowed_schemes())
-    # the consent form posts here and is redirected to the app: CSP form-action must allow
-    # the app's redirect URI, or the browser stops the redirect
+def _allow_form_redirect_to(response: HttpResponse, uri: str) -> HttpResponse:
+    """The consent form posts here and is redirected to the app: browsers check the
+    form page's CSP form-action on that redirect too, so it must name the app's redirect
+    URI's origin (and nothing else besides 'self')."""
     target = urlsplit(uri)
     origin = f"{target.scheme}://{target.netloc}" if target.netloc else f"{target.scheme}:"
     response._csp_config = {**settings.SECURE_CSP, "form-action": [CSP.SELF, origin]}  # type: ignore[attr-defined]
     return response
+
+
+def _redirect_to_app(uri: str, application) -> HttpResponse:
+    return _allow_form_redirect_to(
+        OAuth2ResponseRedirect(uri, application.get_allowed_schemes()), uri
+    )
 
 
 def _oauth_error(error: OAuthToolkitError, application) -> HttpResponse | None:
@@ -151,7 +157,7 @@ def _consent_page(request: HttpRequest) -> HttpResponse:
         "scopes": list(scopes),
     }
     request.session[PENDING] = pending
-    return render(
+    page = render(
         request,
         "smart/authorize.html",
         {
@@ -163,6 +169,7 @@ def _consent_page(request: HttpRequest) -> HttpResponse:
             or credentials["redirect_uri"],
         },
     )
+    return _allow_form_redirect_to(page, credentials["redirect_uri"])
 
 
 def _answer(request: HttpRequest, actor) -> HttpResponse:
@@ -225,12 +232,14 @@ def apps(request: HttpRequest) -> HttpResponse:
 
 @endpoint(Action.APP_REVOKE)
 @require_POST
-def disconnect(request: HttpRequest, client_id: str) -> HttpResponse:
+def disconnect(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated or not scr_allowed_for_session(request):
         return redirect(reverse("web:login"))
     actor = actor_for_user(request.user)
     if actor.kind != "patient" or actor.patient_id is None:
         return render(request, "smart/no_record.html", {}, status=403)
+    # the app is named in the form; only this user's tokens for it are touched
+    client_id = request.POST.get("client_id", "")[:255]
     services.app_disconnect(actor=actor, user=request.user, client_id=client_id)
     return redirect(f"{reverse('smart:apps')}?disconnected=1")
 
