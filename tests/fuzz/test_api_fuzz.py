@@ -62,6 +62,21 @@ def _shown(body: bytes) -> str:
     return json.dumps(data)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _keep_the_test_connection():
+    """Schemathesis calls the WSGI application itself, whose request signals would close
+    the database connection at each request (as Django's test client prevents): on
+    PostgreSQL that closes the test's transaction. Keep it open while this module runs."""
+    from django.core import signals
+    from django.db import close_old_connections
+
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
 @pytest.fixture(scope="module")
 def world(django_db_setup, django_db_blocker):
     """Built once for the module (committed), emptied afterwards: the fuzzers make

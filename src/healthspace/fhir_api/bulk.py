@@ -75,6 +75,7 @@ def kick_off(
         if rng is None:
             raise ApiError(400, "invalid", "_since must be a FHIR instant.")
         since = rng.start
+    expire()  # files of expired exports go first (the worker also runs this when each expires)
     active = ExportJob.objects.filter(
         registration_id=who.registration_id,
         status__in=[ExportJob.Status.ACCEPTED, ExportJob.Status.RUNNING],
@@ -258,11 +259,14 @@ def run(job_id: str) -> str:
         ExportChunk.objects.filter(job_id=job.pk).delete()
         return "failed"
     at = now()
-    ExportJob.objects.filter(pk=job.pk).exclude(status=ExportJob.Status.CANCELLED).update(
-        status=ExportJob.Status.COMPLETE,
-        completed_at=at,
-        expires_at=at + timedelta(hours=settings.HEALTHSPACE_BULK_EXPORT_HOURS),
-    )
+    expires = at + timedelta(hours=settings.HEALTHSPACE_BULK_EXPORT_HOURS)
+    from healthspace.fhir_api.tasks import expire_exports
+
+    with transaction.atomic():
+        ExportJob.objects.filter(pk=job.pk).exclude(status=ExportJob.Status.CANCELLED).update(
+            status=ExportJob.Status.COMPLETE, completed_at=at, expires_at=expires
+        )
+        expire_exports.using(run_after=expires + timedelta(seconds=1)).enqueue()
     return f"exported {done} patients"
 
 

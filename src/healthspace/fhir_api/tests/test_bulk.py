@@ -158,6 +158,11 @@ def test_cancel_and_expiry(world, feed_api, settings):
     location = kick_off(feed_api)["Content-Location"]
     run_due_tasks()
     assert poll(feed_api, location)[0].status_code == 200
+    from healthspace.fhir_api.models import ExportChunk
+
+    assert ExportChunk.objects.exists()
     with time_machine.travel(now() + timedelta(hours=settings.HEALTHSPACE_BULK_EXPORT_HOURS + 1)):
         later = bearer(smart_testing.issue_token(world.feed, scope="system/*.rs"))
         assert poll(later, location)[0].status_code == 404
+        run_due_tasks()  # the worker deletes the files when the export expires
+        assert not ExportChunk.objects.exists()

@@ -354,3 +354,18 @@ def test_audit_events_name_the_app_that_read(patient_api, world):
         if a["who"].get("identifier", {}).get("system") == ID_OAUTH_CLIENT
     }
     assert apps == {world.app.application.client_id}
+
+
+def test_search_by_post_is_the_same_search(patient_api):
+    by_get = check(patient_api.get(f"{BASE}/Observation?_count=2"))
+    response = patient_api.post(
+        f"{BASE}/Observation/_search",
+        data="_count=2",
+        content_type="application/x-www-form-urlencoded",
+    )
+    by_post = check(response)
+    assert response.status_code == 200
+    assert [e["resource"]["id"] for e in by_post["entry"]] == [
+        e["resource"]["id"] for e in by_get["entry"]
+    ]
+    assert by_post["total"] == by_get["total"]
