@@ -40,6 +40,31 @@ class TokenActor:
         return self.kind == AppRegistration.Kind.SYSTEM
 
 
+# Only what the mapping reads (the rows are wide: secrets, URIs, names).
+TOKEN_FIELDS = (
+    "id",
+    "expires",
+    "scope",
+    "user_id",
+    "application_id",
+    "application__id",
+    "application__client_id",
+    "application__name",
+    "application__smart__id",
+    "application__smart__kind",
+    "application__smart__active",
+    "application__smart__source_system",
+    "application__smart__organisation_id",
+    "application__smart__organisation__id",
+    "application__smart__organisation__ods_code",
+    "user__id",
+    "user__is_active",
+    "user__patient_link__id",
+    "user__patient_link__patient_id",
+    "user__patient_link__user_id",
+)
+
+
 def bearer_token(authorization: str) -> str | None:
     scheme, _, value = (authorization or "").partition(" ")
     if scheme.lower() != "bearer":
