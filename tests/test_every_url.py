@@ -155,6 +155,18 @@ GRID = [
     # "Message the patient": a clinician with a legitimate relationship
     ("GET", "/staff/patient/{p}/message/", {"clinician", "clinician-given"}),
     ("POST", "/staff/patient/{p}/message/", {"clinician", "clinician-given"}, MESSAGE),
+    # apps connected to the patient's own record (no id in the URL: each sees their own)
+    ("GET", "/account/apps/", {"owner"}),
+    # the FHIR API answers bearer tokens only: a signed-in browser session opens nothing
+    # there (no second way in), whoever it belongs to
+    ("GET", "/fhir/R4/Patient/{p}", set()),
+    ("GET", "/fhir/R4/Patient/{p}/$everything", set()),
+    ("GET", "/fhir/R4/Patient/{p}/$summary", set()),
+    ("GET", "/fhir/R4/Observation?patient={p}", set()),
+    ("GET", "/fhir/R4/Consent/{p}", set()),
+    ("GET", "/fhir/R4/AuditEvent?patient={p}", set()),
+    ("GET", "/fhir/R4/$export", set()),
+    ("GET", "/fhir/R4/Group/Y00001/$export", set()),
     # last: recording an answer changes what the pages above allow
     ("POST", "/staff/patient/{p}/permission/", {"clinician", "clinician-given"}),
 ]  # fmt: skip
@@ -307,6 +319,8 @@ def test_every_patient_data_url_as_every_role(world, owned, organiser_ids, threa
             wrong.append(f"{method} {path}: {actor} was shown the owner's organiser")
         if response.status_code == 200 and path.startswith(("/staff/", "/organiser/")):
             wrong.append(f"{method} {path}: {actor} got a page")
+        if path.startswith("/fhir/") and response.status_code != 401:
+            wrong.append(f"{method} {path}: {actor}'s session got {response.status_code}, not 401")
         if path.startswith("/staff/") and label is not None and denied.count() == before:
             wrong.append(f"{method} {path}: {actor}'s refusal was not audited")
     assert not wrong, "\n".join(wrong)

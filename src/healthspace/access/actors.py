@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
-ActorKind = Literal["anonymous", "patient", "staff", "system"]
+ActorKind = Literal["anonymous", "patient", "staff", "system", "client"]
 
 
 @dataclass(frozen=True)
@@ -19,6 +19,10 @@ class Actor:
     # Staff: the ODS code of the organisation they work for, recorded with every event
     # (their organisation at the time, not whatever it is when someone reads the trail).
     organisation: str | None = None
+    # Set when the request came with an OAuth access token: the registered client (app or
+    # system) acting. decide() then also needs the token's scopes (AccessContext.token),
+    # so a token can never do more than its scopes, whoever it acts for.
+    client_id: str | None = None
 
     @classmethod
     def anonymous(cls) -> Actor:
@@ -28,6 +32,18 @@ class Actor:
     def system(cls, purpose: str) -> Actor:
         """A command run by an operator on the server (import, export, demo set-up)."""
         return cls("system", f"cli:{purpose}", roles=frozenset({f"system:{purpose}"}))
+
+    @classmethod
+    def client(cls, client_id: str, *, organisation: str | None) -> Actor:
+        """A system client (SMART Backend Services): a GP system or clinical system
+        registered by an operator for one organisation (its ODS code), with no user."""
+        return cls(
+            "client",
+            client_id,
+            roles=frozenset({"system-client"}),
+            organisation=organisation,
+            client_id=client_id,
+        )
 
     def audit_label(self) -> str:
         return f"{self.kind}:{self.id}"

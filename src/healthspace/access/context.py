@@ -33,6 +33,44 @@ class Permission(StrEnum):
     EMERGENCY = "emergency"  # emergency access with a reason: overrides, alerts
 
 
+class Interaction(StrEnum):
+    """What an API request does, in SMART v2's letters (scopes such as patient/*.rs)."""
+
+    CREATE = "c"
+    READ = "r"
+    UPDATE = "u"
+    DELETE = "d"
+    SEARCH = "s"
+
+
+class Compartment(StrEnum):
+    """Whose data a SMART scope reaches: the token's own patient, or what a system client
+    may see. (``user/`` scopes, a clinician's app, are not offered.)"""
+
+    PATIENT = "patient"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True)
+class TokenScope:
+    """An OAuth access token's SMART scopes, and what the request in hand does.
+
+    ``grants`` are (compartment, resource type or "*", interaction letters), parsed from the
+    scope strings by ``smart.scopes``; decide() allows the request only when one grant of
+    the actor's compartment covers ``resource_type`` and ``interaction``.
+    """
+
+    grants: frozenset[tuple[str, str, str]]
+    resource_type: str
+    interaction: Interaction
+
+    def permits(self, compartment: Compartment) -> bool:
+        return any(
+            c == compartment and t in ("*", self.resource_type) and self.interaction in letters
+            for c, t, letters in self.grants
+        )
+
+
 @dataclass(frozen=True)
 class AccessContext:
     consent: ConsentState = ConsentState.IMPLIED
@@ -47,3 +85,5 @@ class AccessContext:
     # Staff: the member of staff works at the organisation the thing asked about belongs
     # to (a message thread's care team, the practice a correction request went to).
     team_member: bool = False
+    # The request came with an OAuth access token (FHIR API): its scopes and what it does.
+    token: TokenScope | None = None

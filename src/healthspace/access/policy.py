@@ -13,7 +13,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from healthspace.access.actors import Actor
-from healthspace.access.context import AccessContext, ConsentState, Permission, Relationship
+from healthspace.access.context import (
+    AccessContext,
+    Compartment,
+    ConsentState,
+    Interaction,
+    Permission,
+    Relationship,
+)
 from healthspace.access.roles import Activity, Role
 
 
@@ -63,6 +70,9 @@ class Action(StrEnum):
     MESSAGE_VIEW = "message.view"
     MESSAGE_SEND = "message.send"
     THREAD_MANAGE = "message.manage"  # assign, close, reopen
+    # apps the patient connects to their record (SMART on FHIR): approving and disconnecting
+    APP_AUTHORISE = "app.authorise"
+    APP_REVOKE = "app.revoke"
 
 
 # Commands an operator runs on the server, and what each may do.
@@ -110,6 +120,8 @@ PATIENT_OWN_ACTIONS = frozenset(
         Action.MESSAGE_VIEW,
         Action.MESSAGE_SEND,
         Action.THREAD_MANAGE,
+        Action.APP_AUTHORISE,
+        Action.APP_REVOKE,
     }
 )
 # The health organiser: the account's own, whether or not it is linked to a record.
@@ -122,6 +134,49 @@ AUDIT = "audit"
 RECORD_REASON = "record-reason"
 
 
+# --- the FHIR API: OAuth tokens (smart app) ---------------------------------------------
+# What a token may be used for, by whom it acts for, and which interactions each action is.
+# A token adds no way in: the rules for the person (or system) it acts for still apply,
+# and the token's scopes narrow them further.
+READ_INTERACTIONS = frozenset({Interaction.READ, Interaction.SEARCH})
+TOKEN_ACTIONS: dict[str, dict[Action, frozenset[Interaction]]] = {
+    # a patient's app reads the patient's own record (never writes it, never bulk exports)
+    "patient": {
+        Action.VIEW_SCR: READ_INTERACTIONS,
+        Action.VIEW_DEMOGRAPHICS: READ_INTERACTIONS,
+        Action.CONSENT_VIEW: READ_INTERACTIONS,
+        Action.ACCESS_LOG_VIEW: READ_INTERACTIONS,
+        Action.MESSAGE_VIEW: READ_INTERACTIONS,
+    },
+    # a system client reads, exports and feeds its own organisation's registered patients
+    "client": {
+        Action.VIEW_SCR: READ_INTERACTIONS,
+        Action.VIEW_DEMOGRAPHICS: READ_INTERACTIONS,
+        Action.EXPORT_RECORD: frozenset({Interaction.READ}),
+        Action.IMPORT_RECORDS: frozenset({Interaction.CREATE, Interaction.UPDATE}),
+    },
+}
+TOKEN_COMPARTMENTS = {"patient": Compartment.PATIENT, "client": Compartment.SYSTEM}
+SCOPE_NOT_GRANTED = Decision(False, "scope-not-granted")
+
+
+def token_refusal(actor: Actor, action: Action, context: AccessContext | None) -> Decision | None:
+    """Why a request made with an OAuth token is refused before the actor's own rules are
+    asked, or None. Fail closed: no gathered scope, no access."""
+    allowed = TOKEN_ACTIONS.get(actor.kind)
+    if allowed is None:  # staff, operator commands: no token acts for them
+        return Decision(False, "no-tokens-for-this-actor")
+    if action not in allowed:
+        return Decision(False, "not-available-to-apps")
+    if context is None or context.token is None:
+        return SCOPE_NOT_GRANTED
+    if context.token.interaction not in allowed[action]:
+        return Decision(False, "interaction-is-not-this-action")
+    if not context.token.permits(TOKEN_COMPARTMENTS[actor.kind]):
+        return SCOPE_NOT_GRANTED
+    return None
+
+
 def decide(
     actor: Actor,
     action: Action,
@@ -129,6 +184,12 @@ def decide(
     section: str | None = None,
     context: AccessContext | None = None,
 ) -> Decision:
+    if actor.client_id is not None or actor.kind == "client":
+        refusal = token_refusal(actor, action, context)
+        if refusal is not None:
+            return refusal
+    if actor.kind == "client":
+        return _client(action, patient_id, section, context)
     if actor.kind == "system":
         purpose = actor.id.removeprefix("cli:")
         if action in SYSTEM_PURPOSES.get(purpose, frozenset()):
@@ -325,3 +386,46 @@ def _staff(
     if consent != ConsentState.CORE_AND_ADDITIONAL and not emergency:
         return Decision(False, "no-consent-to-additional")
     return Decision(True, reason, tuple(dict.fromkeys(obligations)))
+
+
+CLIENT_UNAVAILABLE = {
+    ConsentState.HIDDEN: "record-hidden",
+    ConsentState.DELETION_REQUESTED: "record-hidden",
+    ConsentState.DELETED: "record-deleted",
+}
+
+
+def _client(
+    action: Action,
+    patient_id: uuid.UUID | None,
+    section: str | None,
+    context: AccessContext | None,
+) -> Decision:
+    """A system client (a GP system, a clinical system) registered for one organisation:
+    only that organisation's registered patients (``Relationship.CARE_TEAM``, gathered from
+    the patient's registered practice), never everyone."""
+    if context is None:
+        return DENY_NO_RELATIONSHIP
+    if action == Action.IMPORT_RECORDS and patient_id is None:
+        # may a feed start at all (its scopes were checked); each patient it names is then
+        # asked apart, before anything is written
+        return Decision(True, "care-team", (AUDIT,))
+    if context.relationship != Relationship.CARE_TEAM:
+        return Decision(False, "not-registered-at-client-organisation")
+    if context.consent == ConsentState.DELETED:
+        return Decision(False, "record-deleted")  # a feed must not bring it back either
+    if action == Action.IMPORT_RECORDS:
+        # the practice's feed is the record's source: consent limits who sees, not what
+        # the practice records
+        return Decision(True, "care-team", (AUDIT,))
+    if action == Action.VIEW_DEMOGRAPHICS:
+        return Decision(True, "care-team", (AUDIT,))
+    if context.consent in CLIENT_UNAVAILABLE:
+        return Decision(False, CLIENT_UNAVAILABLE[context.consent])
+    if context.consent == ConsentState.DISSENT:
+        return Decision(False, "patient-dissented")
+    if section is None or section in CORE_SECTIONS or section == DEMOGRAPHICS:
+        return Decision(True, "care-team", (AUDIT,))
+    if context.consent != ConsentState.CORE_AND_ADDITIONAL:
+        return Decision(False, "no-consent-to-additional")
+    return Decision(True, "care-team", (AUDIT,))

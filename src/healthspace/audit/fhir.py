@@ -31,6 +31,7 @@ CS_ROLE = f"{HS_FHIR}/CodeSystem/role"  # clinician, registration-clerk, ...
 CS_SCR_SECTION = f"{HS_FHIR}/CodeSystem/scr-section"  # allergies, medications, ...
 ID_AUDIT_CHAIN = f"{HS_FHIR}/NamingSystem/audit-chain"  # value: the event's chain_key
 ID_USER = f"{HS_FHIR}/NamingSystem/user"  # an opaque user reference from ActorInfo
+ID_OAUTH_CLIENT = f"{HS_FHIR}/NamingSystem/oauth-client"  # a registered app or system client
 
 # --- External code systems -----------------------------------------------------------------
 DCM = "http://dicom.nema.org/resources/ontology/DCM"
@@ -184,6 +185,7 @@ _TOKEN = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 _ACTION = re.compile(r"(?=.{1,64}$)[a-z][a-z0-9_-]*(\.[a-z][a-z0-9_-]*)*")
 _ODS = re.compile(r"[A-Z0-9]{3,10}")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._~-]{1,255}")
 _FHIR_REFERENCE = re.compile(r"[A-Z][A-Za-z]{1,63}/[A-Za-z0-9.-]{1,64}")
 
 
@@ -279,6 +281,7 @@ def _default_display(label: str) -> str:
     return {
         "staff": "A member of staff",
         "patient": "A HealthSpace account holder",
+        "client": "A clinical system (registered client)",
     }.get(kind, "Anonymous")
 
 
@@ -302,7 +305,7 @@ def _agents(
     # organisation at that moment, which is what an audit must show even if they have
     # changed since. Other actors' detail may describe someone else (staff-create records
     # the new account's roles), so for them only ActorInfo counts.
-    at_the_time = actor_kind == "staff"
+    at_the_time = actor_kind in ("staff", "client")
     roles = _tokens(detail.get("roles")) if at_the_time else []
     if not roles and actor is not None:
         roles = _tokens(list(actor.roles))
@@ -333,13 +336,23 @@ def _agents(
                 "requestor": False,
             }
         )
+    client = detail.get("client")
+    if isinstance(client, str) and _CLIENT_ID.fullmatch(client) and actor_kind == "patient":
+        # the app a patient's token belongs to (SMART on FHIR): BALP's client agent
+        agents.append(
+            {
+                "type": {"coding": [_coding(DCM, "110150", "Application")]},
+                "who": {"identifier": {"system": ID_OAUTH_CLIENT, "value": client}},
+                "requestor": False,
+            }
+        )
     return agents
 
 
 def _requestor_type(actor_kind: str, event: AuditEvent, kind: EventKind) -> dict[str, str]:
     # BALP's user-agent types: the patient as themselves, the one who receives data on a
     # read or search, the one who acts on a change; a command is an application.
-    if actor_kind == "system":
+    if actor_kind in ("system", "client"):
         return _coding(DCM, "110150", "Application")
     base, _ = _reason_parts(event.reason)
     if actor_kind == "patient" and base in ("own-record", "reported-by-patient"):

@@ -52,6 +52,8 @@ ACTION_WORDS: dict[str, str] = {
     "message.view": "Read messages with you",
     "message.send": "Sent a message",
     "message.manage": "Managed a conversation with you",
+    "app.authorise": "Connected an app to your record",
+    "app.revoke": "Disconnected an app from your record",
 }
 DENIED_WORDS = "Tried to view your record and was refused"
 OTHER_ACTION_WORDS = "Used your record"
@@ -89,6 +91,7 @@ SYSTEM_WORDS: dict[str, str] = {
     "reminders": "HealthSpace (reminders you asked for)",
 }
 OTHER_SYSTEM_WORDS = "HealthSpace"
+CLIENT_WORDS = "A clinical system"
 
 ROLE_WORDS: dict[str, str] = {
     "clinician": "Clinician",
@@ -299,6 +302,11 @@ def _entry(
     elif kind == "system":
         purpose = event.actor.split(":")[-1]
         who = SYSTEM_WORDS.get(purpose, OTHER_SYSTEM_WORDS)
+    elif kind == "client":  # a system client of an organisation (FHIR API)
+        who = CLIENT_WORDS
+        code = event.detail.get("org") if isinstance(event.detail, dict) else None
+        if isinstance(code, str) and code:
+            organisation = organisations.get(code, code)
     return AccessEntry(
         id=event.pk,
         when=event.occurred_at,

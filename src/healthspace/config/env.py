@@ -54,11 +54,25 @@ def _new_key() -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
 
 
+def _new_rsa_key() -> str:
+    # signs OpenID Connect ID tokens (SMART on FHIR: openid fhirUser)
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
 _DEMO_GENERATORS = {
     "SECRET_KEY": lambda: secrets.token_urlsafe(50),
     "HEALTHSPACE_KEK": _new_key,
     "HEALTHSPACE_INDEX_KEY": _new_key,
     "HEALTHSPACE_AUDIT_SIGNING_KEY": _new_key,
+    "HEALTHSPACE_OIDC_RSA_KEY": _new_rsa_key,
 }
 
 
@@ -73,7 +87,8 @@ def _demo_secrets() -> dict[str, str]:
         stored["WARNING"] = (
             "DEMO SECRETS. Generated for a demonstration on this machine only. "
             "Never use them for real patient data: set SECRET_KEY, HEALTHSPACE_KEK, "
-            "HEALTHSPACE_INDEX_KEY and HEALTHSPACE_AUDIT_SIGNING_KEY in the environment and "
+            "HEALTHSPACE_INDEX_KEY, HEALTHSPACE_AUDIT_SIGNING_KEY and HEALTHSPACE_OIDC_RSA_KEY in the "
+            "environment and "
             "HEALTHSPACE_ENV=production."
         )
         tmp = DEMO_SECRETS_FILE.with_suffix(".tmp")

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "django_tasks_db",
+    "oauth2_provider",
     "healthspace.core",
     "healthspace.vault",
     "healthspace.records",
@@ -67,6 +68,8 @@ INSTALLED_APPS = [
     "healthspace.messaging",
     "healthspace.corrections",
     "healthspace.staff",
+    "healthspace.smart",
+    "healthspace.fhir_api",
     "healthspace.ops",
     "healthspace.web",
 ]
@@ -331,3 +334,55 @@ LOGGING = {
         "django.server": {"level": "WARNING"},
     },
 }
+
+# --- FHIR R4 API and SMART on FHIR (docs/fhir-api.md, docs/smart.md) ---------------------
+# The FHIR base (HEALTHSPACE_FHIR_BASE, above) is the audience (aud) patient apps ask a
+# token for; OAuth endpoints live at HEALTHSPACE_BASE_URL/oauth/.
+HEALTHSPACE_OIDC_RSA_KEY = env.secret("HEALTHSPACE_OIDC_RSA_KEY")
+# django-oauth-toolkit's own models (named because they are swappable)
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"  # noqa: S105
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"  # noqa: S105
+OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
+OAUTH2_PROVIDER = {
+    "OAUTH2_VALIDATOR_CLASS": "healthspace.smart.validator.SmartValidator",
+    "SCOPES_BACKEND_CLASS": "healthspace.smart.scopes_backend.SmartScopes",
+    "PKCE_REQUIRED": True,
+    "AUTHORIZATION_CODE_EXPIRE_SECONDS": 60,
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.get_int("HEALTHSPACE_OAUTH_ACCESS_TOKEN_SECONDS", 3600),
+    "REFRESH_TOKEN_EXPIRE_SECONDS": env.get_int(
+        "HEALTHSPACE_OAUTH_REFRESH_TOKEN_SECONDS", 90 * 24 * 3600
+    ),
+    "ROTATE_REFRESH_TOKEN": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "REQUEST_APPROVAL_PROMPT": "force",
+    "OIDC_ENABLED": True,
+    "OIDC_RSA_PRIVATE_KEY": HEALTHSPACE_OIDC_RSA_KEY,
+    "OIDC_ISS_ENDPOINT": HEALTHSPACE_BASE_URL.rstrip("/") + "/oauth",
+    # native apps may use private-use schemes; the loopback address for development
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https", "http"] if not IS_PRODUCTION else ["https"],
+    "ALLOWED_SCHEMES": ["https", "http"] if not IS_PRODUCTION else ["https"],
+    # RFC 9700 (OAuth 2.0 Security BCP): tokens stored only as hashes, S256 PKCE only, no
+    # implicit or password grants, no tokens in query strings, iss in authorization responses
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+}
+# Requests per minute, per client (FHIR API) and per client id or address (token endpoint).
+HEALTHSPACE_FHIR_RATE_LIMIT = env.get_int("HEALTHSPACE_FHIR_RATE_LIMIT", 1200)
+HEALTHSPACE_OAUTH_TOKEN_RATE_LIMIT = env.get_int("HEALTHSPACE_OAUTH_TOKEN_RATE_LIMIT", 60)
+# FHIR request bodies (transaction Bundles from GP feeds are larger than web forms).
+HEALTHSPACE_FHIR_MAX_REQUEST_BYTES = env.get_int(
+    "HEALTHSPACE_FHIR_MAX_REQUEST_BYTES", 20 * 1024 * 1024
+)
+# Searches: page size when _count is not given, and the most a page may hold.
+HEALTHSPACE_FHIR_PAGE_SIZE = env.get_int("HEALTHSPACE_FHIR_PAGE_SIZE", 50)
+HEALTHSPACE_FHIR_MAX_PAGE_SIZE = env.get_int("HEALTHSPACE_FHIR_MAX_PAGE_SIZE", 500)
+# Bulk Data export files are kept this long after the export completes, then deleted.
+HEALTHSPACE_BULK_EXPORT_HOURS = env.get_int("HEALTHSPACE_BULK_EXPORT_HOURS", 24)

@@ -3,7 +3,10 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("healthspace.web.urls")),
+    path("account/apps/", include("healthspace.smart.urls")),
     path("account/", include("healthspace.accounts.urls")),
+    path("oauth/", include("healthspace.smart.oauth_urls")),
+    path("fhir/R4/", include("healthspace.fhir_api.urls")),
     path("record/consent/", include("healthspace.consent.urls")),
     path("record/access/", include("healthspace.cases.urls")),
     path("record/corrections/", include("healthspace.corrections.urls")),

@@ -9,11 +9,8 @@ read-only.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
-
-V = TypeVar("V", bound=Callable[..., object])
 
 
-def allowed_when_read_only(view: V) -> V:
+def allowed_when_read_only[V: Callable[..., object]](view: V) -> V:
     view.allowed_when_read_only = True  # type: ignore[attr-defined]
     return view

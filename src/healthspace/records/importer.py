@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from typing import Any
 from django.db import transaction
 
 from healthspace.access.actors import Actor
+from healthspace.access.context import AccessContext
 from healthspace.access.policy import Action, Decision, decide
 from healthspace.audit.services import audit_record
 from healthspace.core import nhs_numbers
@@ -646,10 +647,17 @@ def import_entries(
     assign_nhs_numbers: bool = False,
     actor: Actor = SYSTEM_IMPORTER,
     report: ImportReport | None = None,
+    context: AccessContext | None = None,
+    before_write: Callable[[list[PatientPlan], list[ItemPlan], Counter[str]], None] | None = None,
 ) -> ImportReport:
-    """Validate, plan and write one unit atomically. Raises FhirInputError; writes nothing then."""
+    """Validate, plan and write one unit atomically. Raises FhirInputError; writes nothing then.
+
+    ``context`` is what the caller gathered for ``decide`` (the FHIR API: the token's
+    scopes). ``before_write`` sees the plan inside the unit's transaction, before any row
+    is written, and raises to refuse it (the FHIR API: a feed writes only its own
+    organisation's registered patients)."""
     report = report if report is not None else ImportReport()
-    decision = decide(actor, Action.IMPORT_RECORDS, None)
+    decision = decide(actor, Action.IMPORT_RECORDS, None, context=context)
     if not decision.allowed:
         raise FhirInputError(f"{where}: not allowed to import ({decision.reason})")
     scratch = ImportReport()
@@ -658,7 +666,14 @@ def import_entries(
     )
     try:
         return _write_unit(
-            patient_plans, item_plans, skipped, scratch, report, actor=actor, decision=decision
+            patient_plans,
+            item_plans,
+            skipped,
+            scratch,
+            report,
+            actor=actor,
+            decision=decision,
+            before_write=before_write,
         )
     except BaseException:
         # the unit rolled back: the keys made for its new patients open nothing now
@@ -675,8 +690,11 @@ def _write_unit(
     *,
     actor: Actor,
     decision: Decision,
+    before_write: Callable[[list[PatientPlan], list[ItemPlan], Counter[str]], None] | None,
 ) -> ImportReport:
     with transaction.atomic():
+        if before_write is not None:
+            before_write(patient_plans, item_plans, skipped)
         by_key: dict[str, tuple[Patient, PatientCipher]] = {}
         for plan in patient_plans:
             by_key[plan.key] = _write_patient(plan, scratch)

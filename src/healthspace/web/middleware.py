@@ -24,10 +24,16 @@ class RequestSizeLimitMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]):
         self.get_response = get_response
 
+    # The FHIR API takes larger bodies (GP feeds' transaction Bundles) and answers with an
+    # OperationOutcome: it checks HEALTHSPACE_FHIR_MAX_REQUEST_BYTES itself, before reading.
+    OWN_LIMIT_PREFIXES = ("/fhir/",)
+
     def __call__(self, request: HttpRequest) -> HttpResponse:
         from django.conf import settings
         from django.shortcuts import render
 
+        if request.path.startswith(self.OWN_LIMIT_PREFIXES):
+            return self.get_response(request)
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

@@ -100,6 +100,9 @@ STAFF_ACTIONS = [
     Action.MESSAGE_VIEW,
     Action.MESSAGE_SEND,
     Action.THREAD_MANAGE,
+    # apps a patient connects to their own record: never staff
+    Action.APP_AUTHORISE,
+    Action.APP_REVOKE,
 ]
 TEAM = [True, False]  # works at the organisation of the thread / correction request
 CANNOT_ASK = {ConsentState.HIDDEN, ConsentState.DELETION_REQUESTED, ConsentState.DELETED}
@@ -117,7 +120,8 @@ CANNOT_ASK = {ConsentState.HIDDEN, ConsentState.DELETION_REQUESTED, ConsentState
 #   corrections, amend   clinician                           of the practice asked; not deleted
 #   open a thread        clinician                           care team or self-claimed; not deleted
 #   messages, manage     clinician or clerk                  of the thread's care team
-#   organiser, sharing, additions, requesting a correction: patients only, never staff
+#   organiser, sharing, additions, requesting a correction, connecting apps: patients
+#   only, never staff
 
 
 def expected_staff(name: str, action: Action, consent, rel, perm, section: str, team) -> bool:
@@ -177,7 +181,7 @@ CASES = list(
 
 
 def test_the_matrix_covers_every_combination():
-    assert len(CASES) == 6 * 28 * 7 * 3 * 5 * 2 * 2 == 70560
+    assert len(CASES) == 6 * 30 * 7 * 3 * 5 * 2 * 2 == 75600
 
 
 @pytest.mark.parametrize("name", list(STAFF))
@@ -259,6 +263,9 @@ OWN_RECORD_ACTIONS = [
     Action.MESSAGE_VIEW,
     Action.MESSAGE_SEND,
     Action.THREAD_MANAGE,
+    # connecting an app to one's own record, and disconnecting it
+    Action.APP_AUTHORISE,
+    Action.APP_REVOKE,
 ]
 ORGANISER = [Action.ORGANISER_VIEW, Action.ORGANISER_CHANGE, Action.ORGANISER_EXPORT]
 
@@ -297,3 +304,156 @@ def test_the_worker_sends_reminders_and_nothing_else():
     for action in Action:
         if action != Action.REMINDER_SEND:
             assert not decide(worker, action, uuid.uuid4(), CORE, AccessContext()).allowed
+
+
+# --- the FHIR API: OAuth tokens and their SMART scopes ---------------------------------
+#
+# A token acts for a patient (their app) or is a system client registered for one
+# organisation. Its scopes narrow what that actor may do; they never widen it. Rows:
+# who the token acts for; the actions it may be used for, and with which interactions:
+#   patient app     scr/demographics/consent/access log/messages: read or search only;
+#                   then only the patient's own record (as on the pages)
+#   system client   scr and demographics (read, search), export (read), import (create,
+#                   update); only patients registered at its organisation (care team);
+#                   nothing of a deleted record; reads not when hidden, dissented;
+#                   additional sections only with consent to additional information;
+#                   imports whatever the consent (the practice is the record's source)
+#   staff, operator commands, anonymous: no token acts for them
+from healthspace.access.context import Interaction, TokenScope  # noqa: E402
+
+TOKEN_ACTIONS_READ = {
+    Action.VIEW_SCR,
+    Action.VIEW_DEMOGRAPHICS,
+    Action.CONSENT_VIEW,
+    Action.ACCESS_LOG_VIEW,
+    Action.MESSAGE_VIEW,
+}
+SCOPES = {
+    "none": frozenset(),
+    "patient/*.rs": frozenset({("patient", "*", "rs")}),
+    "patient/Observation.r": frozenset({("patient", "Observation", "r")}),
+    "patient/*.cruds": frozenset({("patient", "*", "cruds")}),
+    "system/*.rs": frozenset({("system", "*", "rs")}),
+    "system/*.cruds": frozenset({("system", "*", "cruds")}),
+    "system/Observation.c": frozenset({("system", "Observation", "c")}),
+}
+TYPES = ["Observation", "Patient"]
+MINE, THEIRS = uuid.UUID(int=1), uuid.UUID(int=2)
+TOKEN_ACTORS = {
+    "patient-app": Actor("patient", "user:1", patient_id=MINE, client_id="app"),
+    "system-client": Actor.client("feed", organisation="Y00001"),
+    "clinician-with-token": Actor(
+        "staff", "user:3", roles=frozenset({Role.CLINICIAN}), organisation="Y00001", client_id="x"
+    ),
+}
+CLIENT_READS_REFUSED = {
+    ConsentState.HIDDEN,
+    ConsentState.DELETION_REQUESTED,
+    ConsentState.DELETED,
+    ConsentState.DISSENT,
+}
+
+
+def _granted(scope: str, compartment: str, rtype: str, interaction: Interaction) -> bool:
+    return any(
+        c == compartment and t in ("*", rtype) and interaction.value in letters
+        for c, t, letters in SCOPES[scope]
+    )
+
+
+def expected_token(name, action, interaction, scope, rtype, patient, rel, consent, section):
+    if name == "patient-app":
+        return (
+            action in TOKEN_ACTIONS_READ
+            and interaction in (Interaction.READ, Interaction.SEARCH)
+            and _granted(scope, "patient", rtype, interaction)
+            and patient == MINE
+        )
+    if name == "system-client":
+        if action == Action.IMPORT_RECORDS:
+            if interaction not in (Interaction.CREATE, Interaction.UPDATE):
+                return False
+            if not _granted(scope, "system", rtype, interaction):
+                return False
+            if patient is None:
+                return True  # the feed may start; each patient is then asked apart
+            return rel == Relationship.CARE_TEAM and consent != ConsentState.DELETED
+        if action == Action.EXPORT_RECORD:
+            ok = interaction == Interaction.READ
+        elif action in (Action.VIEW_SCR, Action.VIEW_DEMOGRAPHICS):
+            ok = interaction in (Interaction.READ, Interaction.SEARCH)
+        else:
+            return False
+        if not ok or not _granted(scope, "system", rtype, interaction):
+            return False
+        if rel != Relationship.CARE_TEAM or consent == ConsentState.DELETED:
+            return False
+        if action == Action.VIEW_DEMOGRAPHICS:
+            return True
+        if consent in CLIENT_READS_REFUSED:
+            return False
+        return section == CORE or consent == ConsentState.CORE_AND_ADDITIONAL
+    return False
+
+
+TOKEN_CASES = list(
+    itertools.product(
+        TOKEN_ACTORS,
+        list(Action),
+        list(Interaction),
+        SCOPES,
+        TYPES,
+        [MINE, THEIRS, None],
+        RELATIONSHIPS,
+        ConsentState,
+        [CORE, ADDITIONAL],
+    )
+)
+
+
+def test_the_token_matrix_covers_every_combination():
+    assert len(TOKEN_CASES) == 3 * len(Action) * 5 * 7 * 2 * 3 * 3 * 7 * 2
+
+
+@pytest.mark.parametrize("name", list(TOKEN_ACTORS))
+def test_token_decisions_match_the_scope_grid(name):
+    actor = TOKEN_ACTORS[name]
+    wrong = []
+    for _, action, interaction, scope, rtype, patient, rel, consent, section in (
+        c for c in TOKEN_CASES if c[0] == name
+    ):
+        context = AccessContext(
+            consent=consent,
+            relationship=rel,
+            token=TokenScope(SCOPES[scope], rtype, interaction),
+        )
+        got = decide(actor, action, patient, section, context).allowed
+        want = expected_token(
+            name, action, interaction, scope, rtype, patient, rel, consent, section
+        )
+        if got != want:
+            wrong.append(
+                f"{action} {interaction} {scope} {rtype} {patient} {rel} {consent} {section}: "
+                f"got {got}, want {want}"
+            )
+    assert not wrong, "\n".join(wrong[:20])
+
+
+@pytest.mark.parametrize("name", list(TOKEN_ACTORS))
+def test_a_token_without_gathered_scopes_gets_nothing(name):
+    actor = TOKEN_ACTORS[name]
+    for action in Action:
+        for context in (None, AccessContext(relationship=Relationship.CARE_TEAM)):
+            assert not decide(actor, action, MINE, CORE, context).allowed, action
+
+
+def test_a_read_only_scope_never_writes():
+    feed = TOKEN_ACTORS["system-client"]
+    for scope in ("system/*.rs", "patient/*.rs", "none"):
+        for interaction in Interaction:
+            context = AccessContext(
+                relationship=Relationship.CARE_TEAM,
+                token=TokenScope(SCOPES[scope], "Observation", interaction),
+            )
+            for patient in (MINE, None):
+                assert not decide(feed, Action.IMPORT_RECORDS, patient, None, context).allowed
