@@ -88,6 +88,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "healthspace.web.middleware.NoStoreMiddleware",
+    "healthspace.ops.middleware.ReadOnlyMiddleware",
 ]
 
 ROOT_URLCONF = "healthspace.config.urls"
@@ -106,6 +107,7 @@ TEMPLATES = [
                 "django.template.context_processors.csrf",
                 "django.template.context_processors.csp",
                 "django.contrib.messages.context_processors.messages",
+                "healthspace.ops.context_processors.service",
             ],
         },
     },
@@ -286,6 +288,15 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 HEALTHSPACE_MAX_REQUEST_BYTES = HEALTHSPACE_ATTACHMENT_MAX_BYTES + 256 * 1024
 # What the message pages tell patients about how long a practice takes to answer.
 HEALTHSPACE_MESSAGE_REPLY_DAYS = env.get_int("HEALTHSPACE_MESSAGE_REPLY_DAYS", 2)
+# The service's lifecycle (docs/lifecycle.md): how long a process keeps the service state
+# it read (so a page costs no query for it), and how many closure reminders one worker
+# task queues before it hands on to the next.
+HEALTHSPACE_SERVICE_STATE_SECONDS = env.get_int("HEALTHSPACE_SERVICE_STATE_SECONDS", 5)
+HEALTHSPACE_CLOSURE_REMINDER_BATCH = env.get_int("HEALTHSPACE_CLOSURE_REMINDER_BATCH", 200)
+# Where `healthspace service purge` writes its closure report (JSON and text).
+HEALTHSPACE_CLOSURE_REPORT_DIR = Path(
+    env.get("HEALTHSPACE_CLOSURE_REPORT_DIR", str(DATA_DIR / "closure"))
+)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"

@@ -656,6 +656,9 @@ def import_entries(
     scopes). ``before_write`` sees the plan inside the unit's transaction, before any row
     is written, and raises to refuse it (the FHIR API: a feed writes only its own
     organisation's registered patients)."""
+    from healthspace.ops import lifecycle
+
+    lifecycle.refuse_writes("importing records", fresh=False)  # the service is closing
     report = report if report is not None else ImportReport()
     decision = decide(actor, Action.IMPORT_RECORDS, None, context=context)
     if not decision.allowed:
@@ -727,6 +730,10 @@ def import_paths(
     assign_nhs_numbers: bool = False,
     actor: Actor = SYSTEM_IMPORTER,
 ) -> ImportReport:
+    """Raises ops.lifecycle.ServiceReadOnly, importing nothing, while the service closes."""
+    from healthspace.ops import lifecycle
+
+    lifecycle.refuse_writes("importing records")
     report = ImportReport()
     deferred: list[Path] = []
     for path in iter_files(paths):
