@@ -304,7 +304,7 @@ ALLOWED = {
 
 
 def test_every_allowed_route_is_real():
-    assert ALLOWED <= {route for route, _ in ROUTES}
+    assert not ALLOWED - {route for route, _ in ROUTES}
 
 
 @pytest.mark.parametrize("method", ["post", "put", "delete"])
