@@ -104,6 +104,31 @@ def resume() -> str:
     return f"campaign {campaign.id} ({campaign.closure_date}): {left} account(s) still to email"
 
 
+def new_round() -> str:
+    """Email everyone again about the announced closure (a later reminder): a new
+    campaign, with its own ledger, audited as the operator's."""
+    from healthspace.audit.services import audit_record
+    from healthspace.core.errors import InvalidInput
+    from healthspace.ops import lifecycle
+
+    with transaction.atomic():
+        current = lifecycle.status(fresh=True)
+        if not current.closing or current.purged or current.closure_date is None:
+            raise InvalidInput(
+                "announce the closure first (`healthspace service announce-closure DATE`)"
+            )
+        campaign = campaign_start(closure_date=current.closure_date)
+        audit_record(
+            actor=lifecycle.OPERATOR,
+            action="service.reminders",
+            patient_id=None,
+            outcome="success",
+            reason="operator-command:remind",
+            detail={"campaign": campaign.id, "closure_date": current.closure_date.isoformat()},
+        )
+    return f"campaign {campaign.id}: {pending(campaign).count()} account(s) to email"
+
+
 def progress() -> dict[str, object] | None:
     campaign = ClosureCampaign.objects.order_by("-id").first()
     if campaign is None:

@@ -116,3 +116,17 @@ def test_a_closure_called_off_or_moved_sends_nothing_for_the_old_date(users, mai
     run_due_tasks()
     assert _sent_to(mailoutbox) == Counter({u.email: 1 for u in users})
     assert all(lifecycle.date_in_words(LATER + dt.timedelta(days=7)) in m.body for m in mailoutbox)
+
+
+def test_a_new_round_emails_everyone_again_once(users, mailoutbox, capsys):
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="announce the closure first"):
+        call_command("service", "remind", "--new-round")
+    lifecycle.closure_announce(closure_date=LATER)
+    run_due_tasks()
+    call_command("service", "remind", "--new-round")
+    assert "5 account(s) to email" in capsys.readouterr().out
+    run_due_tasks()
+    assert _sent_to(mailoutbox) == Counter({u.email: 2 for u in users})

@@ -35,7 +35,10 @@ class Command(BaseCommand):
             help="closes registrations, shows a banner on every page, emails every user",
         )
         announce.add_argument("date", type=_date, help="the closure date, YYYY-MM-DD")
-        sub.add_parser("remind", help="go on with the closure emails (after a crash)")
+        remind = sub.add_parser("remind", help="go on with the closure emails (after a crash)")
+        remind.add_argument(
+            "--new-round", action="store_true", help="email everyone again (a later reminder)"
+        )
         sub.add_parser("read-only", help="refuse every change; logging in and exports go on")
         purge = sub.add_parser(
             "purge", help="destroy every data key, end every login, write the closure report"
@@ -59,7 +62,8 @@ class Command(BaseCommand):
                 self._show(lifecycle.closure_announce(closure_date=options["date"]))
                 self.stdout.write("Closure reminder emails are queued for the worker.")
             elif subcommand == "remind":
-                self.stdout.write(reminders.resume())
+                new = options["new_round"]
+                self.stdout.write(reminders.new_round() if new else reminders.resume())
             elif subcommand == "read-only":
                 self._show(lifecycle.read_only())
             elif subcommand == "purge":
