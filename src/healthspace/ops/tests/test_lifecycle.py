@@ -301,6 +301,12 @@ ALLOWED = {
     "oauth/revoke/",
     "fhir/R4/<str:rtype>/_search",
     "fhir/R4/$export-poll/<str:job_id>",
+    # staff reading an SCR: finding the patient (a look-up by POST) and recording what
+    # must be recorded before a view (permission, relationship, emergency access)
+    "staff/",
+    "staff/patient/<uuid:patient_id>/permission/",
+    "staff/patient/<uuid:patient_id>/relationship/",
+    "staff/patient/<uuid:patient_id>/emergency/",
 }
 
 
