@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
+from healthspace.access.actors import Actor
 from healthspace.accounts.actors import actor_for_user
 from healthspace.accounts.models import Account, PatientLink
 from healthspace.accounts.portal import portal_cipher_for
@@ -19,6 +20,7 @@ from healthspace.organiser.models import Reading
 from healthspace.portability import receipts
 from healthspace.portability.closure import account_close
 from healthspace.portability.models import DeletionReceipt
+from healthspace.portability.services import export_fhir_bundle
 from healthspace.portability.signals import account_closing
 from healthspace.records.models import ScrItem
 from healthspace.vault import services as vault
@@ -184,9 +186,6 @@ def test_granting_a_deletion_request_shreds_the_scr_with_a_receipt(person):
     with pytest.raises(VaultError):
         vault.cipher_for(patient_id=patient_id)
     with pytest.raises(NotFound):
-        from healthspace.access.actors import Actor
-        from healthspace.portability.services import export_fhir_bundle
-
         export_fhir_bundle(actor=Actor.system("export"), patient_id=patient_id)
     # the account itself is not closed by it
     assert Reading.objects.filter(owner_id=person.user_id).count() == 2
