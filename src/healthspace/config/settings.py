@@ -336,6 +336,9 @@ LOGGING = {
         # Request URLs and bodies are not logged at INFO; errors carry only the path.
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
+        # WeasyPrint (the SCR printout) narrates each rendering step and font at INFO
+        "weasyprint": {"level": "ERROR"},
+        "fontTools": {"level": "ERROR"},
     },
 }
 
