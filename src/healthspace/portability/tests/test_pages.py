@@ -66,9 +66,9 @@ def test_a_download_is_queued_shows_progress_and_is_only_the_accounts(person):
 
 
 def test_a_basic_account_downloads_its_readings_only(person):
+    from healthspace.accounts.actors import actor_for_user
     from healthspace.organiser.measures import Measure
     from healthspace.organiser.services import reading_add
-    from healthspace.accounts.actors import actor_for_user
 
     basic = get_user_model().objects.create(username="basic@example.test")
     Account.objects.create(user=basic)
