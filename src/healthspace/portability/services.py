@@ -192,7 +192,9 @@ def _own_data(actor: Actor, user_id: int, out: Gathered, *, messages: bool) -> N
     with transaction.atomic():
         readings = list(Reading.objects.filter(owner_id=user_id).order_by("taken_at", "created_at"))
         height = latest_height(cipher, user_id)
-        threads = list(Thread.objects.filter(owner_id=user_id)) if messages else []
+        threads = (
+            list(Thread.objects.select_related("team").filter(owner_id=user_id)) if messages else []
+        )
         sent = (
             list(Message.objects.filter(thread__in=threads).order_by("sent_at", "pk"))
             if threads
@@ -225,7 +227,7 @@ def _own_data(actor: Actor, user_id: int, out: Gathered, *, messages: bool) -> N
                 "data": base64.b64encode(data).decode(),
             }
         )
-    team_names = {t.id: t.team.name if t.team_id else "" for t in threads}
+    team_names = {t.id: t.team.name for t in threads}
     for m in sent:
         body = cipher.open_json(m.body, purpose=body_purpose(m.id))["body"]
         out.messages.append(
