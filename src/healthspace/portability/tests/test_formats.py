@@ -149,3 +149,39 @@ def test_the_command_writes_each_format(person, tmp_path, what):
             in PdfReader(io.BytesIO(body)).pages[0].extract_text()
         )
     assert not list(tmp_path.glob("*.partial"))
+
+
+def test_the_fhir_export_costs_the_same_queries_for_more_readings_and_messages(person):
+    from datetime import timedelta
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from healthspace.accounts.actors import actor_for_user
+    from healthspace.core.clock import now
+    from healthspace.messaging.services import thread_open_by_patient
+    from healthspace.organiser import services as organiser
+    from healthspace.organiser.measures import Measure
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            _export(person, "fhir")
+        return len(queries)
+
+    before = count()
+    actor = actor_for_user(person.user)
+    for i in range(15):
+        organiser.reading_add(
+            actor=actor,
+            owner_id=person.user_id,
+            measure=Measure.WEIGHT,
+            taken_at=now() - timedelta(days=i + 1),
+            values={"kg": 70 + i},
+            entered={"unit": "kg"},
+            note="",
+        )
+    for i in range(3):
+        thread_open_by_patient(
+            actor=actor, user_id=person.user_id, subject=f"Thread {i}", body=f"Body {i}"
+        )
+    assert count() == before
