@@ -105,6 +105,7 @@ GRID = [
     ("GET", "/staff/privacy/requests/", {"privacy-officer"}),
     ("GET", "/staff/privacy/deletions/", {"privacy-officer"}),
     ("GET", "/staff/privacy/deletions/{q}/", {"privacy-officer"}),  # {q}: deletion requested
+    ("GET", "/staff/privacy/deletions/{q}/receipt.json", {"privacy-officer"}),
     # the health organiser: every account's own (basic ones too), so its pages without an
     # id show each caller only their own; {r} {a} {n} {m} are the owner's reading,
     # appointment, note and medicine, "not found" to everyone else; staff get nothing
@@ -164,6 +165,7 @@ GRID = [
     ("GET", "/account/your-data/{x}/", {"owner"}),
     ("GET", "/account/your-data/{x}/file/", {"owner"}),
     ("GET", "/account/close/", {"owner", "other-patient", "basic-account"}),
+    ("GET", "/account/your-data/deletion-receipt.json", {"owner", "other-patient", "basic-account"}),
     # the FHIR API answers bearer tokens only: a signed-in browser session opens nothing
     # there (no second way in), whoever it belongs to
     ("GET", "/fhir/R4/Patient/{p}", set()),

@@ -28,8 +28,28 @@ MAX_WAITING = 4  # downloads queued or being prepared at once, per account
 
 
 def formats_for(user) -> tuple[str, ...]:
-    """A basic account (no record linked) has only its organiser readings to download."""
-    return services.FORMATS if getattr(user, "patient_link", None) is not None else ("csv",)
+    """A basic account (no record linked), or one whose record was deleted at its
+    request (its key destroyed), has only its organiser readings to download."""
+    link = getattr(user, "patient_link", None)
+    if link is None or record_deleted(link.patient_id):
+        return ("csv",)
+    return services.FORMATS
+
+
+def record_deleted(patient_id) -> bool:
+    from healthspace.vault.models import DataKey
+
+    return DataKey.objects.filter(patient_id=patient_id, wrapped_key__isnull=True).exists()
+
+
+def own_deletion_receipt(user):
+    """The receipt of the deletion of the account's own record, if it was deleted."""
+    from healthspace.portability.models import DeletionReceipt
+
+    link = getattr(user, "patient_link", None)
+    if link is None:
+        return None
+    return DeletionReceipt.objects.filter(patient_id=link.patient_id).order_by("-issued_at").first()
 
 
 def request(*, user, what: str) -> Download:

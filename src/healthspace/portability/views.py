@@ -77,9 +77,27 @@ def your_data(request: HttpRequest) -> HttpResponse:
             "format_text": FORMAT_TEXT,
             "error": error,
             "verified": len(formats) > 1,
+            "deleted": downloads.own_deletion_receipt(request.user) is not None,
         },
         status=status,
     )
+
+
+@endpoint(Action.EXPORT_RECORD)
+@allowed_when_read_only
+@login_required
+@require_GET
+def own_deletion_receipt(request: HttpRequest) -> HttpResponse:
+    """The receipt of the deletion of the session's own record (none: back to the page)."""
+    if (refused := _guard(request)) is not None:
+        return refused
+    row = downloads.own_deletion_receipt(request.user)
+    if row is None:
+        return redirect(reverse("portability:your-data"))
+    response = HttpResponse(row.document, content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="healthspace-receipt-{row.pk}.json"'
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @endpoint(Action.EXPORT_RECORD, Action.ORGANISER_EXPORT)

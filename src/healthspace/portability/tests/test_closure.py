@@ -166,7 +166,8 @@ def test_granting_a_deletion_request_shreds_the_scr_with_a_receipt(person):
         new_state=ConsentState.DELETION_REQUESTED,
         source=Source.PATIENT_ONLINE,
     )
-    officer = actor_for_user(make_staff_user("privacy-officer", ods="Y00001"))
+    officer_user = make_staff_user("privacy-officer", ods="Y00001")
+    officer = actor_for_user(officer_user)
     items = ScrItem.objects.filter(patient_id=patient_id).count()
     request = deletion_request_decide(
         actor=officer, patient_id=patient_id, grant=True, note="Asked"
@@ -189,6 +190,21 @@ def test_granting_a_deletion_request_shreds_the_scr_with_a_receipt(person):
         export_fhir_bundle(actor=Actor.system("export"), patient_id=patient_id)
     # the account itself is not closed by it
     assert Reading.objects.filter(owner_id=person.user_id).count() == 2
+    # the privacy officer and the patient can download the receipt; the patient's
+    # downloads are the organiser's only now
+    from healthspace.accounts.sessions.testing import signed_in_client
+
+    po = signed_in_client(officer_user, second_factor="passkey")
+    page = po.get(f"/staff/privacy/deletions/{patient_id}/").content.decode()
+    assert "Download the signed deletion receipt" in page
+    got = po.get(f"/staff/privacy/deletions/{patient_id}/receipt.json")
+    assert receipts.verify(got.content)["receipt_id"] == receipt["receipt_id"]
+    mine = signed_in_client(person.user)
+    page = mine.get("/account/your-data/").content.decode()
+    assert "was deleted, as you asked" in page and 'value="pdf"' not in page
+    got = mine.get("/account/your-data/deletion-receipt.json")
+    assert receipts.verify(got.content)["receipt_id"] == receipt["receipt_id"]
+    assert mine.post("/account/your-data/", {"format": "pdf"}).status_code == 400
 
 
 def test_refusing_a_deletion_request_shreds_nothing(person):
