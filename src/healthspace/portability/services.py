@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import json
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +39,6 @@ from healthspace.core.clock import now
 from healthspace.core.errors import NotFound, Refused
 from healthspace.fhir_api import resources as served
 from healthspace.fhir_api import selectors as api_reads
-from healthspace.records import fhir_map
 from healthspace.records.importer import ACCOUNT_OWN_TAG
 from healthspace.records.ips import ips_document
 from healthspace.records.models import (
@@ -376,8 +376,6 @@ def readings_csv(readings: list[Any]) -> bytes:
 
 
 def render(data: Gathered, what: str) -> bytes:
-    import json
-
     if what == "fhir":
         return json.dumps(fhir_bundle(data), indent=2, ensure_ascii=False).encode() + b"\n"
     if what == "ips":
@@ -391,7 +389,7 @@ def render(data: Gathered, what: str) -> bytes:
     raise ValueError(f"unknown format {what!r}")
 
 
-def filename(what: str, nhs_number: str = "") -> str:
+def filename(what: str) -> str:
     day = timezone.localdate(now()).isoformat()
     kind = {"fhir": "record", "ips": "summary", "pdf": "scr", "csv": "readings"}[what]
     return f"healthspace-{kind}-{day}.{EXTENSIONS[what]}"
@@ -407,7 +405,3 @@ def export_fhir_bundle(*, actor: Actor, patient_id: uuid.UUID) -> dict[str, Any]
     """The whole record and the linked account's own data as a FHIR collection Bundle."""
     user_id = account_of(patient_id)
     return fhir_bundle(gather(actor=actor, patient_id=patient_id, user_id=user_id, what="fhir"))
-
-
-def is_printable(resource: dict[str, Any]) -> bool:
-    return not fhir_map.entered_in_error(resource)
