@@ -120,3 +120,12 @@ def test_closing_needs_the_password_and_the_box(person):
 
     assert Client().get("/account/closed/receipt.json").status_code == 404
     json.loads(receipts.dumps(receipt))
+
+
+def test_the_record_page_prints_in_one_click(person):
+    client = signed_in_client(person.user)
+    page = client.get("/record/").content.decode()
+    assert "Print or save your record (PDF)" in page
+    assert 'name="format" value="pdf"' in page
+    response = client.post("/account/your-data/", {"format": "pdf"})
+    assert response.status_code == 302 and Download.objects.get().format == "pdf"
