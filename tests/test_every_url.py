@@ -105,6 +105,7 @@ GRID = [
     ("GET", "/staff/privacy/requests/", {"privacy-officer"}),
     ("GET", "/staff/privacy/deletions/", {"privacy-officer"}),
     ("GET", "/staff/privacy/deletions/{q}/", {"privacy-officer"}),  # {q}: deletion requested
+    ("GET", "/staff/privacy/deletions/{q}/receipt.json", {"privacy-officer"}),
     # the health organiser: every account's own (basic ones too), so its pages without an
     # id show each caller only their own; {r} {a} {n} {m} are the owner's reading,
     # appointment, note and medicine, "not found" to everyone else; staff get nothing
@@ -157,6 +158,14 @@ GRID = [
     ("POST", "/staff/patient/{p}/message/", {"clinician", "clinician-given"}, MESSAGE),
     # apps connected to the patient's own record (no id in the URL: each sees their own)
     ("GET", "/account/apps/", {"owner"}),
+    # "Download your data" and "Close your account": each account's own (basic ones too:
+    # their organiser readings); {x} is the owner's download, "not found" to everyone else
+    ("GET", "/account/your-data/", {"owner", "other-patient", "basic-account"}),
+    ("POST", "/account/your-data/", {"owner", "other-patient", "basic-account"}, {"format": "csv"}),
+    ("GET", "/account/your-data/{x}/", {"owner"}),
+    ("GET", "/account/your-data/{x}/file/", {"owner"}),
+    ("GET", "/account/close/", {"owner", "other-patient", "basic-account"}),
+    ("GET", "/account/your-data/deletion-receipt.json", {"owner", "other-patient", "basic-account"}),
     # the FHIR API answers bearer tokens only: a signed-in browser session opens nothing
     # there (no second way in), whoever it belongs to
     ("GET", "/fhir/R4/Patient/{p}", set()),
@@ -287,14 +296,30 @@ def _label(name, users) -> str | None:
     return f"{kind}:user:{users[name].pk}"
 
 
+@pytest.fixture
+def download_ids(world, organiser_ids) -> dict[str, object]:
+    """The owner's download of everything, ready (it holds the owner's organiser entry)."""
+    from healthspace.notify.testing import run_due_tasks
+    from healthspace.portability.downloads import request
+
+    _, users, _ = world
+    row = request(user=users["owner"], what="fhir")
+    run_due_tasks()
+    return {"x": row.id}
+
+
 @pytest.mark.parametrize("actor", ACTORS)
-def test_every_patient_data_url_as_every_role(world, owned, organiser_ids, thread_ids, actor):
+def test_every_patient_data_url_as_every_role(
+    world, owned, organiser_ids, thread_ids, download_ids, actor
+):
     patient, users, other = world
     client = _client(actor, users, patient)
     label = _label(actor, users)
     wrong = []
     for method, template, allowed, *data in GRID:
-        path = template.format(p=patient.id, q=other, **owned, **organiser_ids, **thread_ids)
+        path = template.format(
+            p=patient.id, q=other, **owned, **organiser_ids, **thread_ids, **download_ids
+        )
         # a page about one record (or one of its threads) is refused in that record's
         # trail; a list page in the refused person's own
         of_owner = any(f"{{{k}}}" in template for k in ("p", "t", *owned))

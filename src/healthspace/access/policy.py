@@ -73,12 +73,15 @@ class Action(StrEnum):
     # apps the patient connects to their record (SMART on FHIR): approving and disconnecting
     APP_AUTHORISE = "app.authorise"
     APP_REVOKE = "app.revoke"
+    # closing the account: its own data crypto-shredded (portability; basic accounts too)
+    ACCOUNT_CLOSE = "account.close"
 
 
 # Commands an operator runs on the server, and what each may do.
 SYSTEM_PURPOSES: dict[str, frozenset[Action]] = {
     "import": frozenset({Action.IMPORT_RECORDS}),
-    "export": frozenset({Action.EXPORT_RECORD}),
+    # a subject access request run by an operator: the record and the account's own data
+    "export": frozenset({Action.EXPORT_RECORD, Action.ORGANISER_EXPORT}),
     "demo": frozenset({Action.IMPORT_RECORDS, Action.EXPORT_RECORD}),
     # `healthspace linkage-key`: run on the server by someone the service trusts
     "linkage": frozenset({Action.LINKAGE_ISSUE}),
@@ -125,8 +128,14 @@ PATIENT_OWN_ACTIONS = frozenset(
     }
 )
 # The health organiser: the account's own, whether or not it is linked to a record.
+# Closing the account is the account's own too (it shreds only what the account keeps).
 ORGANISER_ACTIONS = frozenset(
-    {Action.ORGANISER_VIEW, Action.ORGANISER_CHANGE, Action.ORGANISER_EXPORT}
+    {
+        Action.ORGANISER_VIEW,
+        Action.ORGANISER_CHANGE,
+        Action.ORGANISER_EXPORT,
+        Action.ACCOUNT_CLOSE,
+    }
 )
 
 ALERT = "alert-privacy-officer"

@@ -73,6 +73,11 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"Demo health organiser, appointment, access need and a conversation with the practice for {logins[0].email}."
                 )
+            self.stdout.write(
+                "  Download your data (FHIR, patient summary, SCR printout, readings) or close "
+                "an account: /account/your-data/ and /account/close/ (downloads are built by "
+                "`healthspace worker`)."
+            )
             for login in logins:
                 extra = f"  NHS number {login.nhs_number}" if login.nhs_number else ""
                 if login.birth_date:
