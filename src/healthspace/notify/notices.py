@@ -80,7 +80,7 @@ TEXTS: dict[Notice, NoticeText] = {
             "Log in to download a copy of your information before then: {link}\n\n"
             "Your GP practice still has your health record."
         ),
-        path="/record/",
+        path="/account/your-data/",
         dates=("closing_on",),
     ),
 }

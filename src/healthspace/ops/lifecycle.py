@@ -28,11 +28,10 @@ from healthspace.core.clock import now
 from healthspace.core.errors import HealthSpaceError, InvalidInput
 from healthspace.ops.models import ServiceState, ServiceStateChange
 
-# Where the banner and the reminder emails send people to take their data away. The
-# account's export page is built apart (issue 6, portability); until it is merged this is
-# the record page, which links to what can be downloaded.
-EXPORT_URL_NAME = "web:record"
-EXPORT_PATH = "/record/"
+# Where the banner and the reminder emails send people to take their data away: the
+# account's "Download your data" page (portability).
+EXPORT_URL_NAME = "portability:your-data"
+EXPORT_PATH = "/account/your-data/"
 
 OPERATOR = Actor.system("service")  # `healthspace service ...`, run on the server
 STATE_CHANGE = "service.state-change"

@@ -8,6 +8,7 @@ service pays no query for this check."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,8 @@ from healthspace.ops import lifecycle
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 FHIR_PREFIX = "/fhir/"
+
+logger = logging.getLogger(__name__)
 
 
 class ReadOnlyMiddleware:
@@ -37,7 +40,12 @@ class ReadOnlyMiddleware:
             return None
         if not current.purged and getattr(view_func, "allowed_when_read_only", False):
             return None
-        return refusal(request, current)
+        response = refusal(request, current)
+        # An expected refusal, not a server error: Django would log every one at ERROR
+        # (a 503). One line at INFO instead, without the path (it may hold a record id).
+        response._has_been_logged = True  # type: ignore[attr-defined]
+        logger.info("write refused: the service is %s", current.state)
+        return response
 
 
 def refusal(request: HttpRequest, current: lifecycle.Status) -> HttpResponse:

@@ -301,6 +301,11 @@ ALLOWED = {
     "oauth/revoke/",
     "fhir/R4/<str:rtype>/_search",
     "fhir/R4/$export-poll/<str:job_id>",
+    # taking one's data away (portability)
+    "account/your-data/",
+    "account/your-data/deletion-receipt.json",
+    "account/your-data/<uuid:download_id>/",
+    "account/your-data/<uuid:download_id>/file/",
     # staff reading an SCR: finding the patient (a look-up by POST) and recording what
     # must be recorded before a view (permission, relationship, emergency access)
     "staff/",

@@ -62,9 +62,12 @@ def test_announcing_emails_every_user_once_with_the_date_and_the_export_link(use
 
 
 def test_the_notice_path_is_the_export_page():
+    from django.urls import reverse
+
     from healthspace.notify.notices import TEXTS, Notice
 
     assert TEXTS[Notice.SERVICE_CLOSING].path == lifecycle.EXPORT_PATH
+    assert reverse(lifecycle.EXPORT_URL_NAME) == lifecycle.EXPORT_PATH
 
 
 def test_a_crash_mid_batch_and_a_rerun_email_each_account_exactly_once(
