@@ -190,3 +190,21 @@ def test_system_clients_get_no_messages(world, feed_api):
     assert "Communication" not in {e["resource"]["resourceType"] for e in everything["entry"]}
     response, body = get(feed_api, "$export?_type=Communication", HTTP_PREFER="respond-async")
     assert response.status_code == 400 and "Communication" in body["issue"][0]["diagnostics"]
+
+
+def test_every_served_type_answers_valid_fhir_communication_included(patient_api):
+    """Every type the CapabilityStatement lists, searched and read by the patient's app:
+    every body validates with fhir.resources (R4B), entries included."""
+    from healthspace.fhir_api import capability
+
+    types = capability.served_types()
+    assert "Communication" in types
+    read = 0
+    for rtype in types:
+        response, body = get(patient_api, f"{rtype}?_count=3")
+        assert response.status_code in (200, 400), (rtype, response.status_code)
+        for entry in body.get("entry", [])[:1]:
+            one, _ = get(patient_api, f"{rtype}/{entry['resource']['id']}")
+            assert one.status_code == 200, rtype
+            read += rtype == "Communication"
+    assert read == 1
