@@ -188,6 +188,22 @@ def test_system_clients_get_no_messages(world, feed_api):
         assert response.status_code == 403, url
     _, everything = get(feed_api, f"Patient/{pid}/$everything")
     assert "Communication" not in {e["resource"]["resourceType"] for e in everything["entry"]}
+    # nor write them (the API stores SCR items only; messages are sent on the pages)
+    before = Message.objects.count()
+    resource = {
+        "resourceType": "Communication",
+        "id": str(message.pk),
+        "status": "completed",
+        "subject": {"reference": f"Patient/{pid}"},
+        "payload": [{"contentString": "written through the API"}],
+    }
+    for method, url in (("post", "Communication"), ("put", f"Communication/{message.pk}")):
+        response = getattr(feed_api, method)(
+            f"{BASE}/{url}", data=resource, content_type="application/fhir+json"
+        )
+        check(response)
+        assert 400 <= response.status_code < 500, (method, response.status_code)
+    assert Message.objects.count() == before
     response, body = get(feed_api, "$export?_type=Communication", HTTP_PREFER="respond-async")
     assert response.status_code == 400 and "Communication" in body["issue"][0]["diagnostics"]
 
