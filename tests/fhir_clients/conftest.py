@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import pytest
 
 from healthspace.accounts.models import PatientLink
+from healthspace.fhir_api.tests.conftest import converse
 from healthspace.ops.demo import ensure_demo_logins
 from healthspace.records import synthetic
 from healthspace.records.importer import import_entries
@@ -46,6 +47,7 @@ def live_world(live_server, transactional_db, settings) -> LiveWorld:
     feed, key = smart_testing.system_client(
         ods=links[0].patient.registered_practice.ods_code, scopes="system/*.rs"
     )
+    converse(links[0], links[1])  # messages, served as Communication
     return LiveWorld(
         f"{live_server.url}/fhir/R4",
         links[0],

@@ -10,13 +10,16 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from fhirclient import client as smart_client
+from fhirclient.models.communication import Communication
 from fhirclient.models.condition import Condition
 from fhirclient.models.observation import Observation
 from fhirclient.models.patient import Patient as SmartPatient
 from fhirclient.server import FHIRNotFoundException
 from fhirpy import SyncFHIRClient
+from fhirpy.base.exceptions import ForbiddenError
 
 from healthspace.accounts.sessions.testing import signed_in_client
+from healthspace.messaging.models import Message
 from healthspace.records.models import ScrItem
 from healthspace.smart import testing as smart_testing
 from healthspace.smart.assertions import JWT_BEARER
@@ -69,6 +72,15 @@ def test_fhirclient_connects_reads_searches_and_pages(live_world):
     # another patient's record is simply not there
     with pytest.raises(FHIRNotFoundException):
         SmartPatient.read(str(live_world.other.patient_id), smart.server)
+    # the patient's messages, as Communication (paged)
+    messages = Communication.where(struct={"_count": "1"}).perform_resources_iter(smart.server)
+    mine = Message.objects.filter(patient_id=live_world.owner.patient_id)
+    assert sorted(m.id for m in messages) == sorted(str(m.pk) for m in mine)
+    one = Communication.read(str(mine.first().pk), smart.server)
+    assert one.subject.reference == f"Patient/{smart.patient_id}" and one.payload
+    theirs = Message.objects.filter(patient_id=live_world.other.patient_id).first()
+    with pytest.raises(FHIRNotFoundException):
+        Communication.read(str(theirs.pk), smart.server)
 
 
 def test_fhirpy_reads_searches_and_pages_with_a_patients_token(live_world):
@@ -91,6 +103,11 @@ def test_fhirpy_reads_searches_and_pages_with_a_patients_token(live_world):
         fhir.resources("Observation").search(patient=str(live_world.other.patient_id)).fetch_all()
         == []
     )
+    messages = fhir.resources("Communication").search(patient=pid).limit(1).fetch_all()
+    assert len(messages) == Message.objects.filter(patient_id=pid).count() > 1
+    assert {m["subject"]["reference"] for m in messages} == {f"Patient/{pid}"}
+    other = str(live_world.other.patient_id)
+    assert fhir.resources("Communication").search(subject=f"Patient/{other}").fetch_all() == []
 
 
 def test_fhirpy_as_a_system_client_with_a_signed_assertion(live_world):
@@ -118,3 +135,7 @@ def test_fhirpy_as_a_system_client_with_a_signed_assertion(live_world):
         .fetch_all()
     )
     assert [p["id"] for p in found] == [pid]
+    # the Communicator's messages are the patient's and their care team's, not for systems
+    with pytest.raises(ForbiddenError) as refused:
+        fhir.resources("Communication").search(patient=pid).fetch_all()
+    assert "Communication" in str(refused.value)

@@ -14,6 +14,7 @@ Bounded by HEALTHSPACE_FUZZ_EXAMPLES (tests/fuzz/conftest.py).
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 import schemathesis
@@ -24,7 +25,8 @@ from schemathesis.checks import not_a_server_error
 from healthspace.config.wsgi import application
 from healthspace.fhir_api import ids
 from healthspace.fhir_api.testing import check
-from healthspace.fhir_api.tests.conftest import bearer, build_world
+from healthspace.fhir_api.tests.conftest import OTHERS_WORDS, bearer, build_world
+from healthspace.messaging.models import Message
 from healthspace.records.models import Patient, ScrItem
 from healthspace.smart import testing as smart_testing
 from tests.fuzz.conftest import EXAMPLES
@@ -48,6 +50,9 @@ def _secrets(patients) -> list[str]:
             ids.item_id(pk)
             for pk in ScrItem.objects.filter(patient_id=patient.pk).values_list("pk", flat=True)
         ]
+        messages = list(Message.objects.filter(patient_id=patient.pk))
+        out += [str(m.pk) for m in messages] + [str(m.thread_id) for m in messages]
+        out += [OTHERS_WORDS] if messages else []
     return out
 
 
@@ -161,6 +166,10 @@ ROUTES = [
     "Consent?patient={pid}",
     "AuditEvent?patient={pid}",
     "Group/{ods}/$export",
+    "Communication/{mid}",
+    "Communication?_id={mid}",
+    "Communication?patient={pid}&_include=Communication:subject",
+    "Patient/{pid}/$everything?_type=Communication",
 ]
 TYPES = [
     "Observation",
@@ -169,6 +178,7 @@ TYPES = [
     "MedicationRequest",
     "Immunization",
     "Patient",
+    "Communication",
 ]
 
 
@@ -192,7 +202,12 @@ def test_ids_of_another_patient_through_every_route_find_nothing(world, data):
         pk = data.draw(st.integers(min_value=1, max_value=10**9))
     template = data.draw(st.sampled_from(ROUTES))
     target = other if whose == "other" else owner
+    messages = [
+        str(m) for m in Message.objects.filter(patient_id=target.pk).values_list("pk", flat=True)
+    ]
+    mid = data.draw(st.sampled_from(messages)) if messages and whose != "made-up" else uuid.uuid4()
     url = template.format(
+        mid=mid,
         T=data.draw(st.sampled_from([rtype, *TYPES])),
         id=ids.item_id(pk),
         pid=target.pk,

@@ -16,6 +16,9 @@ IS_PRODUCTION = env.IS_PRODUCTION
 
 SECRET_KEY = env.secret("SECRET_KEY")
 DEBUG = env.get_bool("HEALTHSPACE_DEBUG", False)
+if DEBUG and IS_PRODUCTION:
+    # tracebacks with settings and patient data on error pages: never in production
+    raise env.ConfigurationError("HEALTHSPACE_DEBUG must not be set in production.")
 ALLOWED_HOSTS = (env.get("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]") or "").split(",")
 CSRF_TRUSTED_ORIGINS = [o for o in (env.get("CSRF_TRUSTED_ORIGINS", "") or "").split(",") if o]
 
@@ -359,9 +362,9 @@ LOGGING = {
 HEALTHSPACE_OIDC_RSA_KEY = env.secret("HEALTHSPACE_OIDC_RSA_KEY")
 # django-oauth-toolkit's own models (named because they are swappable)
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
-OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105
-OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"  # noqa: S105
-OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"  # noqa: S105
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105 - a model name
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "oauth2_provider.RefreshToken"  # noqa: S105 - a model name
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "oauth2_provider.IDToken"  # noqa: S105 - a model name
 OAUTH2_PROVIDER_GRANT_MODEL = "oauth2_provider.Grant"
 OAUTH2_PROVIDER = {
     "OAUTH2_VALIDATOR_CLASS": "healthspace.smart.validator.SmartValidator",

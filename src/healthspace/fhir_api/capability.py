@@ -14,8 +14,8 @@ from healthspace.fhir_api.search import (
     DATE,
     ITEM_PARAMS,
     OTHER_PARAMS,
-    PATIENT_REFERENCE,
     PATIENT_SCOPED,
+    SUBJECT_TYPES,
     TOKEN,
 )
 from healthspace.smart.assertions import ALGORITHMS
@@ -42,7 +42,7 @@ def search_params(rtype: str) -> list[dict[str, str]]:
     params = []
     if rtype in PATIENT_SCOPED:
         params.append(("patient", "reference"))
-        if PATIENT_REFERENCE.get(rtype) == "subject":
+        if rtype in SUBJECT_TYPES:
             params.append(("subject", "reference"))
     for name, param in (ITEM_PARAMS.get(rtype) or OTHER_PARAMS.get(rtype) or {}).items():
         params.append((name, {TOKEN: "token", DATE: "date"}[param.kind]))
@@ -84,7 +84,7 @@ def capability_statement() -> dict[str, Any]:
         entry["searchParam"] = search_params(rtype)
         if rtype in PATIENT_SCOPED:
             entry["searchInclude"] = [f"{rtype}:patient"] + (
-                [f"{rtype}:subject"] if PATIENT_REFERENCE.get(rtype) == "subject" else []
+                [f"{rtype}:subject"] if rtype in SUBJECT_TYPES else []
             )
         if rtype == "Patient":
             entry["operation"] = [

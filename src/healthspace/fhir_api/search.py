@@ -142,6 +142,10 @@ OTHER_PARAMS: dict[str, dict[str, Param]] = {
 }
 # Types whose search names (or implies) a patient
 PATIENT_SCOPED = frozenset([*PATIENT_REFERENCE, "Consent", "AuditEvent", "Communication"])
+# Types that also take ``subject`` (and ``_include=[type]:subject``): FHIR defines it
+SUBJECT_TYPES = frozenset(
+    [*(t for t, element in PATIENT_REFERENCE.items() if element == "subject"), "Communication"]
+)
 # Controls every search takes (FHIR "search result parameters" and our paging).
 CONTROLS = frozenset(
     {"_count", "_offset", "_sort", "_include", "_total", "_summary", "_format", "_pretty"}
@@ -372,7 +376,7 @@ def parse(rtype: str, query: QueryDict, *, lenient: bool) -> Search:
     # newest first: by the item's clinical date, else by when it last changed
     search.sort = ("date", True) if rtype in ITEM_PARAMS else ("updated", True)
     patient_names = {"patient"} if rtype in PATIENT_SCOPED else set()
-    if PATIENT_REFERENCE.get(rtype) == "subject" or rtype == "Communication":
+    if rtype in SUBJECT_TYPES:
         patient_names.add("subject")
     unknown: list[str] = []
     for raw_name, values in query.lists():
@@ -453,7 +457,7 @@ def _control(search: Search, name: str, raw: str, lenient: bool) -> None:
             and len(target) == 2
             and target[0] == search.rtype
             and target[1] in ("patient", "subject")
-            and (target[1] == "patient" or PATIENT_REFERENCE.get(search.rtype) == "subject")
+            and (target[1] == "patient" or search.rtype in SUBJECT_TYPES)
         )
         if not ok:
             if lenient:

@@ -121,6 +121,8 @@ def _search(request: HttpRequest, who: TokenActor, rtype: str, query: QueryDict)
         page = reads.search_consent(who, search)
     elif rtype == "AuditEvent":
         page = reads.search_audit_events(who, search)
+    elif rtype == "Communication":
+        page = communication.search(who, search)
     else:
         raise ApiError(404, "not-supported", f"Search of {rtype} is not supported.")
     return fhir_response(searchset(rtype, search, page), request=request)
@@ -193,6 +195,8 @@ def instance(request: HttpRequest, who: TokenActor, rtype: str, fhir_id: str) ->
         resource = versions[0]
     elif rtype == "AuditEvent":
         resource = reads.read_audit_event(who, fhir_id)
+    elif rtype == "Communication":
+        resource = communication.read(who, fhir_id)
     else:
         raise not_found(rtype)
     return _versioned(request, resource)
@@ -282,14 +286,16 @@ def patient_everything(request: HttpRequest, who: TokenActor, fhir_id: str) -> H
     """Everything of the patient this token may see (a searchset, as the operation says)."""
     _only(request, {"_type", "_since"})
     reads.require_token(who, Action.VIEW_SCR, "Patient", Interaction.READ)
+    types, since = _types_param(request), _since_param(request)
     record = reads.load_record(
-        who,
-        reads._uuid(fhir_id),
-        operation="$everything",
-        types=_types_param(request),
-        since=_since_param(request),
+        who, reads._uuid(fhir_id), operation="$everything", types=types, since=since
     )
-    resources = [record.patient, *(r for _, r in record.items), *record.consent]
+    messages = (
+        communication.for_everything(who, reads._uuid(fhir_id), since)
+        if types is None or "Communication" in types
+        else []
+    )
+    resources = [record.patient, *(r for _, r in record.items), *record.consent, *messages]
     return fhir_response(collection(resources), request=request)
 
 

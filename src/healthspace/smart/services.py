@@ -162,6 +162,25 @@ def _revoke_all(application, user=None) -> int:
     return deleted
 
 
+def tokens_revoke_for_user(user) -> int:
+    """Every OAuth token of every app the user connected (access and refresh tokens, ID
+    tokens, unused codes) goes at once: the next request with them gets 401 and the
+    refresh token cannot get a new one. Run in the caller's transaction (the account
+    secured after a compromise report). Returns how many apps held tokens."""
+    apps = set(
+        get_access_token_model().objects.filter(user=user).values_list("application_id", flat=True)
+    ) | set(
+        get_refresh_token_model()
+        .objects.filter(user=user, revoked__isnull=True)
+        .values_list("application_id", flat=True)
+    )
+    get_refresh_token_model().objects.filter(user=user).delete()
+    get_id_token_model().objects.filter(user=user).delete()
+    get_grant_model().objects.filter(user=user).delete()
+    get_access_token_model().objects.filter(user=user).delete()
+    return len(apps)
+
+
 def client_disable(*, client_id: str) -> None:
     """Stop a client at once: its tokens go, and it cannot get new ones."""
     with transaction.atomic():

@@ -3,7 +3,7 @@ from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 
 from healthspace.access.endpoints import endpoint
@@ -32,7 +32,9 @@ class LoginForm(forms.Form):
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
     next_url = request.POST.get("next") or request.GET.get("next") or ""
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         next_url = ""
     if request.user.is_authenticated:
         return redirect(next_url or "web:record")
@@ -47,7 +49,9 @@ def login_view(request: HttpRequest) -> HttpResponse:
                 return redirect("accounts:password-change")
             return redirect(next_url or "web:record")
         if outcome == "second-factor":
-            return redirect(second_factor_url() + (f"?next={next_url}" if next_url else ""))
+            # encoded: a next page with its own query (& ? =) must arrive whole
+            query = f"?{urlencode({'next': next_url})}" if next_url else ""
+            return redirect(second_factor_url() + query)
         if outcome == "throttled":
             minutes = max(1, (retry_after + 59) // 60)
             error, status = (

@@ -1,11 +1,13 @@
 """'I think someone has seen my record': one step that secures the account and tells the
-privacy officer. Changes the password, ends every other session, removes the passkeys the
-patient does not recognise, and opens a privacy-officer case (with the patient's note),
-all in one transaction."""
+privacy officer. Changes the password, ends every other session, disconnects every app
+(revokes all the account's OAuth access and refresh tokens: whoever has the account may
+have connected one), removes the passkeys the patient does not recognise, and opens a
+privacy-officer case (with the patient's note), all in one transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from django.db import transaction
 from django.http import HttpRequest
@@ -20,10 +22,18 @@ from healthspace.cases.services import NOTE_MAX, alert_raise
 ACTION = "account.compromise-reported"
 
 
+@dataclass(frozen=True)
+class Secured:
+    sessions_ended: int
+    apps_disconnected: int
+
+
 def account_secure_after_compromise(
     request: HttpRequest, *, new_password: str, passkey_ids: Iterable[int], note: str
-) -> int:
-    """Returns how many other sessions were ended."""
+) -> Secured:
+    """Returns how many other sessions were ended and apps disconnected."""
+    from healthspace.smart.services import tokens_revoke_for_user
+
     user = request.user
     with transaction.atomic():
         user.set_password(new_password)
@@ -31,6 +41,7 @@ def account_secure_after_compromise(
         Account.objects.filter(user=user).update(password_change_required=False)
         removed = Passkey.objects.filter(user=user, pk__in=list(passkey_ids)).delete()[0]
         ended = password_changed(request, user, reason="compromise-reported")
+        apps = tokens_revoke_for_user(user)
         patient_id = (
             PatientLink.objects.filter(user=user).values_list("patient_id", flat=True).first()
         )
@@ -43,7 +54,12 @@ def account_secure_after_compromise(
             reason="reported-by-patient",
             # the patient's own words go to the privacy officer's case: the audit chain
             # is append-only and must never hold free text, only its size
-            detail={"sessions_ended": ended, "passkeys_removed": removed, "note_chars": len(note)},
+            detail={
+                "sessions_ended": ended,
+                "apps_disconnected": apps,
+                "passkeys_removed": removed,
+                "note_chars": len(note),
+            },
         )
         if patient_id is not None:
             # an account without a record has nothing for the privacy officer to review
@@ -55,4 +71,4 @@ def account_secure_after_compromise(
             if note:
                 case.patient_note = note
                 case.save(update_fields=["patient_note"])
-    return ended
+    return Secured(ended, apps)

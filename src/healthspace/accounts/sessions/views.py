@@ -30,13 +30,17 @@ def compromised(request: HttpRequest) -> HttpResponse:
     passkeys = list(Passkey.objects.filter(user=request.user).order_by("created_at"))
     form = CompromiseForm(request.POST or None, user=request.user, passkeys=passkeys)
     if request.method == "POST" and form.is_valid():
-        ended = account_secure_after_compromise(
+        secured = account_secure_after_compromise(
             request,
             new_password=form.cleaned_data["new_password"],
             passkey_ids=form.cleaned_data["passkeys"],
             note=form.cleaned_data["note"],
         )
-        return render(request, "accounts/sessions/compromised_done.html", {"ended": ended})
+        return render(
+            request,
+            "accounts/sessions/compromised_done.html",
+            {"ended": secured.sessions_ended, "apps": secured.apps_disconnected},
+        )
     return render(
         request, "accounts/sessions/compromised.html", {"form": form, "passkeys": passkeys}
     )

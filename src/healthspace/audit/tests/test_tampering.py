@@ -265,7 +265,7 @@ def test_events_after_the_last_checkpoint_verify(patient_chain):
 def test_a_tampered_checkpoint_fails_verification(patient_chain, column, value):
     checkpoint = checkpoint_create()
     # column comes from the fixed table above, never from input.
-    sql(f"UPDATE audit_checkpoint SET {column} = %s WHERE id = %s", [value, checkpoint.pk])  # noqa: S608
+    sql(f"UPDATE audit_checkpoint SET {column} = %s WHERE id = %s", [value, checkpoint.pk])  # noqa: S608 (column from the test)
     first = verify_database().first
     assert (first.what, first.checkpoint_id) == (verify.CHECKPOINT, checkpoint.pk)
 

@@ -54,7 +54,53 @@ def build_world() -> World:
     feed, key = smart_testing.system_client(
         ods=owner.patient.registered_practice.ods_code, scopes="system/*.rs system/*.cu"
     )
+    converse(owner, other)
     return World(owner, other, smart_testing.patient_app(), feed, key, third)
+
+
+OTHERS_WORDS = "Zebra-crossing-secret: my neighbour must never read this"
+
+
+def converse(owner: PatientLink, other: PatientLink) -> None:
+    """Conversations in the Communicator (served as Communication): the owner asks their
+    practice and a clinician replies; the owner sends a photo; the other patient writes
+    something only they may read."""
+    from healthspace.access.roles import Role
+    from healthspace.accounts.actors import actor_for_user
+    from healthspace.messaging import services
+    from healthspace.messaging.attachments import attachment_check
+    from healthspace.messaging.models import Thread
+    from healthspace.messaging.tests.files import png
+    from healthspace.staff.testing import make_staff_user
+
+    if Thread.objects.exists():
+        return
+    me = actor_for_user(owner.user)
+    sent = services.thread_open_by_patient(
+        actor=me, user_id=owner.user.pk, subject="Repeat prescription", body="Please renew."
+    )
+    clinician = make_staff_user(
+        Role.CLINICIAN, ods=owner.patient.registered_practice.ods_code, first="Asha", last="Patel"
+    )
+    services.message_send(
+        actor=actor_for_user(clinician),
+        user_id=clinician.pk,
+        thread_id=sent.thread_id,
+        body="Done: collect it on Friday.\n\nAsha",
+    )
+    services.thread_open_by_patient(
+        actor=me,
+        user_id=owner.user.pk,
+        subject="My rash <b>today</b>",
+        body="A photo of the rash & how it looks now.",
+        attachment=attachment_check(name="rash.png", data=png(), max_bytes=1_000_000),
+    )
+    services.thread_open_by_patient(
+        actor=actor_for_user(other.user),
+        user_id=other.user.pk,
+        subject="Private question",
+        body=OTHERS_WORDS,
+    )
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import pytest
 from healthspace.audit.models import AuditEvent
 from healthspace.fhir_api import ids
 from healthspace.fhir_api.testing import check
-from healthspace.fhir_api.tests.conftest import bearer
+from healthspace.fhir_api.tests.conftest import OTHERS_WORDS, bearer
+from healthspace.messaging.models import Message
 from healthspace.records.models import Patient, ScrItem, ScrItemVersion
 from healthspace.smart import testing as smart_testing
 
@@ -23,7 +24,16 @@ BASE = "/fhir/R4"
 def _secrets_of(patient: Patient) -> list[str]:
     """What must never appear in another caller's responses."""
     items = ScrItem.objects.filter(patient_id=patient.pk)
-    return [str(patient.pk), patient.nhs_number, *(ids.item_id(i.pk) for i in items)]
+    messages = Message.objects.filter(patient_id=patient.pk)
+    words = [OTHERS_WORDS] if messages.exists() else []
+    return [
+        str(patient.pk),
+        patient.nhs_number,
+        *(ids.item_id(i.pk) for i in items),
+        *(str(m.pk) for m in messages),
+        *(str(m.thread_id) for m in messages),
+        *words,
+    ]
 
 
 def _urls_about(patient: Patient) -> list[str]:
@@ -47,6 +57,8 @@ def _urls_about(patient: Patient) -> list[str]:
         ]
     for event in AuditEvent.objects.filter(patient_id=pid)[:5]:
         urls.append(f"AuditEvent/{event.pk}")
+    for message in Message.objects.filter(patient_id=pid):
+        urls += [f"Communication/{message.pk}", f"Communication/{message.pk.hex}"]
     return urls
 
 
@@ -60,6 +72,12 @@ def _searches_about(patient: Patient) -> list[str]:
         f"Patient?identifier=https://fhir.nhs.uk/Id/nhs-number|{patient.nhs_number}",
     ]
     out += [f"Consent?patient={pid}", f"AuditEvent?patient={pid}"]
+    out += [
+        f"Communication?patient={pid}",
+        f"Communication?subject=Patient/{pid}&_include=Communication:subject",
+        f"Communication?patient={pid}&_include=Communication:patient",
+        *(f"Communication?_id={m.pk}" for m in Message.objects.filter(patient_id=pid)),
+    ]
     for rtype in types:
         if rtype in ("Practitioner", "PractitionerRole"):
             continue  # not in the patient compartment: no patient parameter
@@ -94,6 +112,7 @@ def _walk(client, urls, searches, secrets):
 def test_a_patients_app_never_reaches_another_patient(world, patient_api):
     other = world.other.patient
     assert ScrItem.objects.filter(patient_id=other.pk).count() > 5
+    assert Message.objects.filter(patient_id=other.pk).exists()
     ScrItemVersion.objects.count()  # (versions are reached through their item's id)
     wrong = _walk(patient_api, _urls_about(other), _searches_about(other), _secrets_of(other))
     assert not wrong, "\n".join(wrong)
@@ -128,7 +147,15 @@ def test_a_narrow_scope_reaches_only_its_types(world):
     )
     client = bearer(token)
     assert client.get(f"{BASE}/Observation").status_code == 200
-    for url in ("Condition", f"Patient/{world.owner.patient_id}", "AuditEvent", "Consent"):
+    message = Message.objects.filter(patient_id=world.owner.patient_id).first()
+    for url in (
+        "Condition",
+        f"Patient/{world.owner.patient_id}",
+        "AuditEvent",
+        "Consent",
+        "Communication",
+        f"Communication/{message.pk}",
+    ):
         response = client.get(f"{BASE}/{url}")
         check(response)
         assert response.status_code == 403, url
@@ -175,8 +202,18 @@ def test_a_system_client_reaches_only_its_organisations_registered_patients(worl
     assert elsewhere is not None
     wrong = _walk(
         feed_api,
-        [u for u in _urls_about(elsewhere) if "AuditEvent" not in u and "Consent" not in u],
-        [s for s in _searches_about(elsewhere) if not s.startswith(("AuditEvent", "Consent"))],
+        # (Communication, AuditEvent and Consent are not for system clients at all: 403,
+        # test_communication and test_reads)
+        [
+            u
+            for u in _urls_about(elsewhere)
+            if not u.startswith(("AuditEvent", "Consent", "Communication"))
+        ],
+        [
+            s
+            for s in _searches_about(elsewhere)
+            if not s.startswith(("AuditEvent", "Consent", "Communication"))
+        ],
         _secrets_of(elsewhere),
     )
     assert not wrong, "\n".join(wrong)

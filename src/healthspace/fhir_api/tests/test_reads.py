@@ -11,6 +11,7 @@ from django.test import Client
 from healthspace.audit.models import AuditEvent
 from healthspace.fhir_api.testing import check
 from healthspace.fhir_api.tests.conftest import bearer
+from healthspace.messaging.models import Message
 from healthspace.records.models import ScrItem
 from healthspace.smart import testing as smart_testing
 
@@ -37,7 +38,17 @@ def test_metadata_lists_exactly_what_is_supported(client):
         "Consent",
         "AuditEvent",
     } <= types
-    assert "Communication" not in types  # the Communicator's seam is off until messaging lands
+    communication = next(r for r in rest["resource"] if r["type"] == "Communication")
+    assert {i["code"] for i in communication["interaction"]} == {"read", "search-type"}
+    assert {p["name"] for p in communication["searchParam"]} == {
+        "patient",
+        "subject",
+        "status",
+        "sent",
+        "_id",
+        "_lastUpdated",
+    }
+    assert communication["searchInclude"] == ["Communication:patient", "Communication:subject"]
     observation = next(r for r in rest["resource"] if r["type"] == "Observation")
     assert {p["name"] for p in observation["searchParam"]} >= {
         "patient",
@@ -315,7 +326,9 @@ def test_everything_and_the_patient_summary(patient_api, world):
     types = [e["resource"]["resourceType"] for e in everything["entry"]]
     assert types[0] == "Patient" and "Consent" in types
     items = ScrItem.objects.filter(patient_id=pid).count()
-    assert len(types) == items + 2
+    messages = Message.objects.filter(patient_id=pid).count()
+    assert messages and types.count("Communication") == messages
+    assert len(types) == items + 2 + messages
     response, summary = get(patient_api, f"Patient/{pid}/$summary")
     assert response.status_code == 200
     assert summary["type"] == "document"

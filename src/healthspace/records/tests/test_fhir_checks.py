@@ -571,7 +571,7 @@ def test_attachment_with_matching_size_and_hash_passes() -> None:
         media(
             data=base64.b64encode(data).decode(),
             size=len(data),
-            hash=base64.b64encode(hashlib.sha1(data).digest()).decode(),  # noqa: S324
+            hash=base64.b64encode(hashlib.sha1(data).digest()).decode(),  # noqa: S324 - FHIR R4 Attachment.hash is SHA-1
         ),
         where="t",
     )

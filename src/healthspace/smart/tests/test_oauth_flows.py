@@ -7,6 +7,7 @@ from __future__ import annotations
 import jwt
 import pytest
 from django.test import Client
+from django.urls import reverse
 from oauth2_provider.models import get_access_token_model, get_refresh_token_model
 
 from healthspace.audit.models import AuditEvent
@@ -344,3 +345,49 @@ def test_the_token_endpoint_is_throttled(feed, settings):
     ]
     assert codes[:3] == [200, 200, 200] or 429 in codes
     assert codes[-1] == 429
+
+
+def test_reporting_a_compromised_account_disconnects_every_app(owner, app):
+    """'I think someone has seen my record': whoever had the account may have connected an
+    app, so every app's access and refresh tokens go in the same step (the next request
+    gets 401, the refresh token no new token); other people's tokens stay."""
+    from django.contrib.auth import get_user_model
+
+    password = "correct horse battery staple 42"
+    owner.user.set_password(password)
+    owner.user.save()
+    second_app = smart_testing.patient_app("Step Counter")
+    client = signed_in(owner)
+    connected = []
+    for each in (app, second_app):
+        verifier, query = approve(client, each, scope=FULL)
+        connected.append((each, exchange(each, query["code"], verifier).json()))
+    someone_else = get_user_model().objects.create_user(username="else@example.org")
+    theirs = smart_testing.issue_token(app, scope="patient/*.rs", user=someone_else)
+    for _, body in connected:
+        assert api(body["access_token"], f"Patient/{owner.patient_id}").status_code == 200
+
+    response = client.post(
+        reverse("accounts:compromised"),
+        {"current_password": password, "new_password": "a quite different passphrase 77"},
+    )
+
+    assert response.status_code == 200, response.content
+    assert "We disconnected 2 apps" in response.content.decode()
+    for each, body in connected:
+        assert api(body["access_token"], f"Patient/{owner.patient_id}").status_code == 401
+        refreshed = Client().post(
+            "/oauth/token/",
+            {
+                "grant_type": "refresh_token",
+                "refresh_token": body["refresh_token"],
+                "client_id": each.application.client_id,
+            },
+        )
+        assert refreshed.status_code == 400, refreshed.content
+    assert not get_access_token_model().objects.filter(user=owner.user).exists()
+    assert not get_refresh_token_model().objects.filter(user=owner.user).exists()
+    assert get_access_token_model().objects.filter(user=someone_else).count() == 1
+    assert theirs
+    event = AuditEvent.objects.get(action="account.compromise-reported")
+    assert event.detail["apps_disconnected"] == 2

@@ -4,6 +4,7 @@ factor it may use completes the login."""
 from __future__ import annotations
 
 import time
+from urllib.parse import quote
 
 import pyotp
 import pytest
@@ -182,6 +183,42 @@ def test_the_login_returns_to_a_page_on_this_site_only(client, basic_user, next_
     password_step(client, basic_user, next_url=next_url)
     response = client.post(VERIFY, {"code": totp.now(), "next": next_url})
     assert response["Location"] == lands_on
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    [
+        "/messages/?view=unread&page=2",
+        "/oauth/authorize/?response_type=code&scope=patient%2F*.rs&state=a?b&redirect_uri=x",
+    ],
+)
+def test_a_next_page_with_its_own_query_arrives_whole(client, basic_user, next_url):
+    """The password step sends the browser to the second step with ``next`` encoded, the
+    second step's form carries it, and the login lands exactly there."""
+    import html
+    import re
+    from urllib.parse import parse_qs, urlsplit
+
+    totp = _app(basic_user)
+    location = password_step(client, basic_user, next_url=next_url)
+    parts = urlsplit(location)
+    assert parts.path == VERIFY and parse_qs(parts.query) == {"next": [next_url]}
+    page = client.get(location).content.decode()
+    carried = html.unescape(re.search(r'name="next" value="([^"]*)"', page).group(1))
+    assert carried == next_url
+    response = client.post(VERIFY, {"code": totp.now(), "next": carried})
+    assert response.status_code == 302 and response["Location"] == next_url
+
+
+@pytest.mark.parametrize(
+    "next_url", ["https://evil.example/?a=1&b=2", "//evil.example/x?y", "/\\evil.example/"]
+)
+def test_an_encoded_next_still_never_leaves_the_site(client, basic_user, next_url):
+    totp = _app(basic_user)
+    location = password_step(client, basic_user, next_url=next_url)
+    assert location == VERIFY  # dropped at the password step
+    response = client.post(f"{VERIFY}?next={quote(next_url)}", {"code": totp.now()})
+    assert response["Location"] == reverse("web:record")
 
 
 def test_passkey_button_without_javascript_explains_what_to_do(client, patient_user):

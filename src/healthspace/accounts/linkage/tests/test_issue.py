@@ -79,7 +79,7 @@ def test_only_an_argon2id_hash_of_the_key_is_stored(patients, issue):
     plain = issued.linkage_key.replace("-", "")
     with connection.cursor() as cursor:
         for table in connection.introspection.table_names():
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
+            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608 (fixed names)
             for values in cursor.fetchall():
                 for value in values:
                     text = (
