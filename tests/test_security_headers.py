@@ -49,6 +49,7 @@ def _production_settings(**extra: str) -> dict:
         "HEALTHSPACE_KEK": key(),
         "HEALTHSPACE_INDEX_KEY": key(),
         "HEALTHSPACE_AUDIT_SIGNING_KEY": key(),
+        "HEALTHSPACE_RECEIPT_SIGNING_KEY": key(),
         "HEALTHSPACE_OIDC_RSA_KEY": "not read at import",
         "HEALTHSPACE_DATA_DIR": str(ROOT / "build" / "test-production-settings"),
         "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none",

@@ -260,7 +260,7 @@ def download_response(file: selectors.AttachmentFile) -> HttpResponse:
     response = HttpResponse(file.data, content_type=file.content_type)
     response["Content-Disposition"] = content_disposition_header(True, file.name)
     response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'; frame-ancestors 'none'"
     response["Cache-Control"] = "no-store, private"
     response["Cross-Origin-Resource-Policy"] = "same-origin"
     response["Content-Length"] = str(len(file.data))
