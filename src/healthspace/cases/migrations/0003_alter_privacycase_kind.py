@@ -4,15 +4,29 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('cases', '0002_decisions_and_consent_requests'),
+        ("cases", "0002_decisions_and_consent_requests"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='privacycase',
-            name='kind',
-            field=models.CharField(choices=[('not-recognised', 'Patient does not recognise an access'), ('compromise-reported', 'Patient reported account misuse'), ('emergency-access', 'Emergency access to review'), ('self-claimed-relationship', 'Access on a self-claimed relationship to review'), ('sharing-paused', 'Patient paused all sharing: they may be under pressure to share')], max_length=32),
+            model_name="privacycase",
+            name="kind",
+            field=models.CharField(
+                choices=[
+                    ("not-recognised", "Patient does not recognise an access"),
+                    ("compromise-reported", "Patient reported account misuse"),
+                    ("emergency-access", "Emergency access to review"),
+                    (
+                        "self-claimed-relationship",
+                        "Access on a self-claimed relationship to review",
+                    ),
+                    (
+                        "sharing-paused",
+                        "Patient paused all sharing: they may be under pressure to share",
+                    ),
+                ],
+                max_length=32,
+            ),
         ),
     ]

@@ -21,7 +21,9 @@ class DateParts(forms.Form):
         from datetime import date
 
         try:
-            return date(self.cleaned_data["year"], self.cleaned_data["month"], self.cleaned_data["day"])
+            return date(
+                self.cleaned_data["year"], self.cleaned_data["month"], self.cleaned_data["day"]
+            )
         except (KeyError, ValueError):
             return None
 
@@ -47,7 +49,10 @@ class CodeForm(forms.Form):
     )
     minutes = forms.TypedChoiceField(
         coerce=int,
-        choices=[(m, f"{m} minutes" if m < 60 else f"{m // 60} hour{'s' if m > 60 else ''}") for m in CODE_LIFETIMES],
+        choices=[
+            (m, f"{m} minutes" if m < 60 else f"{m // 60} hour{'s' if m > 60 else ''}")
+            for m in CODE_LIFETIMES
+        ],
         error_messages={"required": "Select how long the code can wait to be used"},
     )
 
@@ -61,7 +66,9 @@ class UseCodeForm(forms.Form):
 
 
 class ProxyRequestForm(DateParts):
-    nhs_number = forms.CharField(max_length=12, error_messages={"required": "Enter their NHS number"})
+    nhs_number = forms.CharField(
+        max_length=12, error_messages={"required": "Enter their NHS number"}
+    )
     name = forms.CharField(max_length=100, error_messages={"required": "Enter their name"})
     basis = forms.ChoiceField(
         choices=Grant.ProxyBasis.choices,
@@ -85,6 +92,8 @@ class ProxyDecisionForm(forms.Form):
         from datetime import date
 
         try:
-            return date(self.cleaned_data["year"], self.cleaned_data["month"], self.cleaned_data["day"])
+            return date(
+                self.cleaned_data["year"], self.cleaned_data["month"], self.cleaned_data["day"]
+            )
         except (KeyError, TypeError, ValueError):
             return None

@@ -32,7 +32,7 @@ SECTION_WORDS: dict[str, str] = {
 
 
 def sections_in_words(keys: list[str]) -> str:
-    """"Medications, allergies" for a banner or a list (the patient's words)."""
+    """ "Medications, allergies" for a banner or a list (the patient's words)."""
     text = ", ".join(SECTION_WORDS.get(k, k).split(" (")[0].lower() for k in keys)
     return text[:1].upper() + text[1:]
 
@@ -61,8 +61,9 @@ def sharing_overview(*, actor: Actor) -> SharingOverview:
             .order_by("-created_at")
         )
         codes = list(
-            ShareCode.objects.filter(patient_id=actor.patient_id, cancelled_at__isnull=True)
-            .order_by("-created_at")[:20]
+            ShareCode.objects.filter(
+                patient_id=actor.patient_id, cancelled_at__isnull=True
+            ).order_by("-created_at")[:20]
         )
         pause = SharingPause.objects.filter(
             patient_id=actor.patient_id, lifted_at__isnull=True

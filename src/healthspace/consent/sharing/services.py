@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from healthspace.access.actors import Actor
 from healthspace.access.context import AccessContext, Relationship
-from healthspace.access.policy import Action, PORTAL_SECTIONS
+from healthspace.access.policy import PORTAL_SECTIONS, Action
 from healthspace.accounts.models import Account
 from healthspace.audit.services import access_checked, audit_record
 from healthspace.consent.models import Grant, ShareCode, SharingPause
@@ -40,8 +40,7 @@ NAME_MAX = 100
 LIVE = (Grant.Status.INVITED, Grant.Status.REQUESTED, Grant.Status.ACTIVE)
 PAUSED_GRANT = "paused"  # revoked_reason: never shown to the grantee
 GENERIC_CODE_ERROR = (
-    "This code cannot be used. Check it with the patient: a code works once, for a "
-    "short time."
+    "This code cannot be used. Check it with the patient: a code works once, for a short time."
 )
 
 
@@ -73,7 +72,9 @@ def _end_of(day: date, max_days: int) -> datetime:
     if day <= today:
         raise InvalidInput("The date sharing ends must be in the future")
     if day > today + timedelta(days=max_days):
-        raise InvalidInput(f"Sharing can last at most {max_days // 366} year(s): choose an earlier date")
+        raise InvalidInput(
+            f"Sharing can last at most {max_days // 366} year(s): choose an earlier date"
+        )
     return timezone.make_aware(datetime.combine(day + timedelta(days=1), time.min))
 
 
@@ -104,8 +105,9 @@ def grant_create(
             raise NotFound(NOT_FOUND)
         since = clock.now() - timedelta(days=1)
         if (
-            Grant.objects.filter(patient_id=patient_id, kind=Grant.Kind.GRANT, created_at__gte=since)
-            .count()
+            Grant.objects.filter(
+                patient_id=patient_id, kind=Grant.Kind.GRANT, created_at__gte=since
+            ).count()
             >= INVITES_PER_DAY
         ):
             raise InvalidInput(
@@ -543,7 +545,9 @@ def sharing_pause(*, actor: Actor) -> SharingPause:
     patient_id = _own(actor, Action.SHARING_FREEZE)
     with transaction.atomic():
         Patient.objects.select_for_update().filter(pk=patient_id).first()
-        existing = SharingPause.objects.filter(patient_id=patient_id, lifted_at__isnull=True).first()
+        existing = SharingPause.objects.filter(
+            patient_id=patient_id, lifted_at__isnull=True
+        ).first()
         if existing is not None:
             return existing
         stopped = _stop_all(
@@ -646,4 +650,3 @@ def revoke_all_for_account(*, user_id: int) -> tuple[int, int]:
                 },
             )
     return len(grants), len(share_codes)
-

@@ -401,7 +401,11 @@ def share_entry(request: HttpRequest) -> HttpResponse:
             response = _page(
                 request,
                 "share_entry.html",
-                {"form": form, "errors": [], "error": f"Too many attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}."},
+                {
+                    "form": form,
+                    "errors": [],
+                    "error": f"Too many attempts. Try again in {minutes} minute{'s' if minutes > 1 else ''}.",
+                },
                 status=429,
             )
             response["Retry-After"] = str(verdict.retry_after_seconds)
@@ -442,7 +446,9 @@ def share_summary(request: HttpRequest) -> HttpResponse:
         return _page(request, "share_gone.html", {}, status=404)
     shown = [s for s in scr.sections if s.withheld is None]
     ends = code.used_at + timezone.timedelta(minutes=code.view_minutes)
-    response = _page(request, "share_summary.html", {"code": code, "scr": scr, "shown": shown, "ends": ends})
+    response = _page(
+        request, "share_summary.html", {"code": code, "scr": scr, "shown": shown, "ends": ends}
+    )
     response["Cache-Control"] = "no-store"
     return response
 
