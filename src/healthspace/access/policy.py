@@ -260,7 +260,7 @@ def _share_code(action: Action, section: str | None, context: AccessContext | No
         return Decision(False, "share-code-not-live")
     if context.sharing_frozen:
         return SHARING_PAUSED
-    if action != Action.VIEW_SCR:
+    if action not in (Action.VIEW_SCR, Action.SHARE_CODE_USE):
         return Decision(False, "share-code-summary-only")
     if context.consent in CLIENT_UNAVAILABLE:
         return Decision(False, CLIENT_UNAVAILABLE[context.consent])

@@ -227,9 +227,9 @@ def grant_answer(*, user, grant_id: uuid.UUID, accept: bool) -> Grant:
             actor=actor,
             action=Action.SHARING_ACCEPT,
             patient_id=grant.patient_id,
-            outcome="success" if accept else "declined",
+            outcome="success",
             reason=decision.reason,
-            detail={"grant": str(grant.id)},
+            detail={"grant": str(grant.id), "answer": "accepted" if accept else "declined"},
         )
     return grant
 
@@ -349,9 +349,13 @@ def proxy_decide(
             actor=actor,
             action=Action.PROXY_DECIDE,
             patient_id=grant.patient_id,
-            outcome="approved" if approve else "refused",
+            outcome="success",
             reason=decision.reason,
-            detail={"grant": str(grant.id), **({"sections": picked} if approve else {})},
+            detail={
+                "grant": str(grant.id),
+                "decision": "approved" if approve else "refused",
+                **({"sections": picked} if approve else {}),
+            },
         )
     if grant.grantee_user_id and approve:
         with transaction.atomic():
@@ -381,9 +385,9 @@ def proxy_end(*, actor: Actor, grant_id: uuid.UUID) -> None:
             actor=actor,
             action=Action.PROXY_DECIDE,
             patient_id=grant.patient_id,
-            outcome="ended",
+            outcome="success",
             reason=decision.reason,
-            detail={"grant": str(grant.id)},
+            detail={"grant": str(grant.id), "decision": "ended"},
         )
 
 
@@ -560,9 +564,9 @@ def sharing_pause(*, actor: Actor) -> SharingPause:
             actor=actor,
             action=Action.SHARING_FREEZE,
             patient_id=patient_id,
-            outcome="paused",
+            outcome="success",
             reason="own-record",
-            detail={"grants": stopped[0], "codes": stopped[1]},
+            detail={"sharing": "paused", "grants": stopped[0], "codes": stopped[1]},
         )
         case = alert_raise(patient_id=patient_id, kind="sharing-paused", audit_event_id=event.pk)
         return SharingPause.objects.create(
@@ -602,8 +606,9 @@ def sharing_resume(*, actor: Actor) -> None:
             actor=actor,
             action=Action.SHARING_FREEZE,
             patient_id=patient_id,
-            outcome="resumed",
+            outcome="success",
             reason="own-record",
+            detail={"sharing": "on"},
         )
 
 
