@@ -12,7 +12,7 @@ from datetime import datetime
 from django.db import transaction
 
 from healthspace.access.actors import Actor
-from healthspace.access.context import AccessContext
+from healthspace.access.context import AccessContext, Relationship
 from healthspace.access.policy import Action
 from healthspace.accounts.portal import portal_cipher_for
 from healthspace.audit.services import access_checked, audit_record
@@ -264,7 +264,16 @@ def shared_messages(*, shared: Shared) -> list[SharedThread]:
 def proxy_queue(*, actor: Actor) -> list[Grant]:
     """Requests waiting for this member of staff's practice, and its approved proxies.
     No identifiers: the clerk finds the patient by NHS number and date of birth to check."""
-    if actor.kind != "staff" or not actor.organisation:
+    decision = access_checked(
+        actor=actor,
+        action=Action.PROXY_DECIDE,
+        patient_id=None,
+        # the queue is the member of staff's own practice's, by construction (below)
+        context=AccessContext(relationship=Relationship.CARE_TEAM),
+    )
+    if not decision.allowed:
+        raise Refused(services.NOT_FOUND, reason=decision.reason)
+    if not actor.organisation:
         return []
     return list(
         Grant.objects.filter(

@@ -466,7 +466,10 @@ def _staff_page(view):
 @endpoint(Action.PROXY_DECIDE)
 @require_GET
 def proxy_queue(request: HttpRequest, actor) -> HttpResponse:
-    rows = selectors.proxy_queue(actor=actor)
+    try:
+        rows = selectors.proxy_queue(actor=actor)
+    except NotFound:
+        raise Http404 from None
     return _page(request, "proxy_queue.html", {"rows": rows, "staff_roles": sorted(actor.roles)})
 
 
