@@ -83,6 +83,8 @@ def patient_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
         if not guards.scr_allowed_for_session(request):
             return redirect(guards.second_factor_url())
         if getattr(request.user, "patient_link", None) is None:
+            if view.__name__ == "home" and actor_for_user(request.user).kind == "patient":
+                return redirect("shared:list")  # a basic account: only what others share
             return render(request, "web/no_record.html", {}, status=404)
         return view(request, actor_for_user(request.user), *args, **kwargs)
 
