@@ -345,6 +345,8 @@ def _entry(
         who = SYSTEM_WORDS.get(purpose, OTHER_SYSTEM_WORDS)
     elif kind == "share-code":  # a professional who typed the patient's share code
         name, org, profession = (viewers or {}).get(_code_id(event.actor), ("", "", ""))
+        if event.outcome == "denied":  # someone tried a used or cancelled code: not the
+            name = org = ""  # professional who used it, whose words are on the code
         who = name or SHARE_CODE_WORDS
         organisation = org
         roles = (f"{profession}, using a share code",) if profession else ("Using a share code",)

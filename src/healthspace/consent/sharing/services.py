@@ -479,46 +479,41 @@ def share_code_use(*, typed: str, viewer_name: str, viewer_organisation: str) ->
     digest = codes.code_hash(typed)
     if digest is None:
         raise InvalidInput(GENERIC_CODE_ERROR)
+    refused: tuple[ShareCode, str] | None = None
     with transaction.atomic():
         code = ShareCode.objects.select_for_update().filter(code_hash=digest).first()
-        moment = clock.now()
-        usable = (
-            code is not None
-            and code.used_at is None
-            and code.cancelled_at is None
-            and moment < code.expires_at
-        )
-        if not usable:
-            if code is not None:
-                audit_record(
-                    actor=Actor.share_code(code.id),
-                    action=Action.SHARE_CODE_USE,
-                    patient_id=code.patient_id,
-                    outcome="denied",
-                    reason="share-code-not-usable",
-                )
+        if code is None:
             raise InvalidInput(GENERIC_CODE_ERROR)
         actor = Actor.share_code(code.id)
+        moment = clock.now()
         decision = decide_code(actor, code, Action.SHARE_CODE_USE, live=True)
-        if not decision.allowed:
+        if code.used_at is not None or code.cancelled_at is not None or moment >= code.expires_at:
+            refused = (code, "share-code-not-usable")
+        elif not decision.allowed:
+            refused = (code, decision.reason)
+        else:
+            code.used_at, code.viewer_name, code.viewer_organisation = moment, name, organisation
+            code.save(update_fields=["used_at", "viewer_name", "viewer_organisation"])
             audit_record(
                 actor=actor,
                 action=Action.SHARE_CODE_USE,
                 patient_id=code.patient_id,
-                outcome="denied",
+                outcome="success",
                 reason=decision.reason,
+                detail={"share_code": str(code.id), "profession": code.profession},
             )
-            raise InvalidInput(GENERIC_CODE_ERROR)
-        code.used_at, code.viewer_name, code.viewer_organisation = moment, name, organisation
-        code.save(update_fields=["used_at", "viewer_name", "viewer_organisation"])
-        audit_record(
-            actor=actor,
-            action=Action.SHARE_CODE_USE,
-            patient_id=code.patient_id,
-            outcome="success",
-            reason=decision.reason,
-            detail={"share_code": str(code.id), "profession": code.profession},
-        )
+    if refused is not None:
+        # in a transaction of its own, after the lock is let go: the patient's trail
+        # shows every try of a code of theirs that failed
+        with transaction.atomic():
+            audit_record(
+                actor=Actor.share_code(refused[0].id),
+                action=Action.SHARE_CODE_USE,
+                patient_id=refused[0].patient_id,
+                outcome="denied",
+                reason=refused[1],
+            )
+        raise InvalidInput(GENERIC_CODE_ERROR)
     return code
 
 

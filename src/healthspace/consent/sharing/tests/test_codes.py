@@ -56,6 +56,13 @@ def test_a_code_opens_the_summary_once(world, client):
     # the same code again, from anyone: refused with the one message
     again = _use(type(client)(), made.text)
     assert again.status_code == 400 and "This code cannot be used" in again.content.decode()
+    # ... and the try is in the patient's trail, not under the first professional's name
+    tried = AuditEvent.objects.get(action="sharing.code-use", outcome="denied")
+    assert tried.patient_id == world.patient_id
+    denied = [
+        e for e in access_history_for_patient(patient_id=world.patient_id) if e.outcome == "denied"
+    ]
+    assert [e.who for e in denied] == ["A professional using a share code"]
     # the view went through scr_for as the share-code actor, and the patient sees who
     assert AuditEvent.objects.filter(
         patient_id=world.patient_id, action="scr.view", actor=f"share-code:code:{made.code.id}"
