@@ -126,3 +126,34 @@ def test_the_pause_in_the_patients_trail_is_discreet(world):
     words = [e.what for e in access_history_for_patient(patient_id=world.patient_id)]
     assert "Changed your sharing settings" in words
     assert timedelta
+
+
+def test_the_privacy_officer_sees_the_alert_and_closing_it_lets_the_patient_lift(world):
+    from healthspace.accounts.sessions.testing import signed_in_client
+    from healthspace.staff.testing import make_staff_user
+
+    _pause(world)
+    case = PrivacyCase.objects.get(patient_id=world.patient_id)
+    officer = signed_in_client(
+        make_staff_user("privacy-officer", ods="Y00001", username="po@example.nhs.uk"),
+        second_factor="passkey",
+    )
+    queue = officer.get(reverse("staff:privacy-queue")).content.decode()
+    assert "may be under pressure to share" in queue
+    page = officer.get(reverse("staff:privacy-case", args=[case.pk]))
+    assert page.status_code == 200
+    assert "Changed the patient&#39;s sharing settings" in page.content.decode()
+    response = officer.post(
+        reverse("staff:privacy-case", args=[case.pk]),
+        {
+            "outcome": "appropriate-patient-contacted",
+            "note": "Spoke to the patient at the surgery.",
+        },
+    )
+    assert response.status_code in (200, 302)
+    case.refresh_from_db()
+    assert case.status == "closed"
+    assert (
+        world.client(world.owner).post(reverse("sharing:settings"), {"sharing": "on"}).status_code
+        == 302
+    )
