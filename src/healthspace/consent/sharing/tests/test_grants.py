@@ -155,6 +155,7 @@ def test_inviting_says_nothing_about_whether_an_account_exists(world):
     assert "Invitation sent" in _body(known) and "Invitation sent" in _body(unknown)
     assert "nobody@example.org" in _body(unknown)  # listed like the other, waiting to accept
     assert _body(unknown).count("waiting for them to accept") == 2
+    assert "Grace" not in _body(unknown)  # no name for an account until it accepts
     del first
     run_due_tasks()
     (email,) = mail.outbox  # only the existing account is told, with no names or content
