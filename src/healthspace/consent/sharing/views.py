@@ -432,7 +432,6 @@ def share_entry(request: HttpRequest) -> HttpResponse:
     response = _page(
         request, "share_entry.html", {"form": form, "errors": _errors(form), "error": error}, status
     )
-    response["Referrer-Policy"] = "no-referrer"
     return response
 
 
