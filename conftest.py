@@ -12,6 +12,17 @@ import pytest
 from healthspace.access.actors import Actor
 
 
+@pytest.fixture(autouse=True)
+def _fresh_service_state():
+    """The service's lifecycle state is cached in the process (ops.lifecycle): a test
+    that changed it must not leave its state to the next (its rows were rolled back)."""
+    from healthspace.ops import lifecycle
+
+    lifecycle.forget()
+    yield
+    lifecycle.forget()
+
+
 @pytest.fixture
 def write_bundles(tmp_path: Path) -> Callable[[list[dict[str, Any]]], Path]:
     """Write Bundles to files in a fresh folder and return the folder."""

@@ -106,6 +106,7 @@ GRID = [
     ("GET", "/staff/privacy/requests/", {"privacy-officer"}),
     ("GET", "/staff/privacy/deletions/", {"privacy-officer"}),
     ("GET", "/staff/privacy/deletions/{q}/", {"privacy-officer"}),  # {q}: deletion requested
+    ("GET", "/staff/privacy/deletions/{q}/receipt.json", {"privacy-officer"}),
     # the health organiser: every account's own (basic ones too), so its pages without an
     # id show each caller only their own; {r} {a} {n} {m} are the owner's reading,
     # appointment, note and medicine, "not found" to everyone else; staff get nothing
@@ -158,6 +159,14 @@ GRID = [
     ("POST", "/staff/patient/{p}/message/", {"clinician", "clinician-given"}, MESSAGE),
     # apps connected to the patient's own record (no id in the URL: each sees their own)
     ("GET", "/account/apps/", {"owner"}),
+    # "Download your data" and "Close your account": each account's own (basic ones too:
+    # their organiser readings); {x} is the owner's download, "not found" to everyone else
+    ("GET", "/account/your-data/", {"owner", "other-patient", "basic-account"}),
+    ("POST", "/account/your-data/", {"owner", "other-patient", "basic-account"}, {"format": "csv"}),
+    ("GET", "/account/your-data/{x}/", {"owner"}),
+    ("GET", "/account/your-data/{x}/file/", {"owner"}),
+    ("GET", "/account/close/", {"owner", "other-patient", "basic-account"}),
+    ("GET", "/account/your-data/deletion-receipt.json", {"owner", "other-patient", "basic-account"}),
     # the FHIR API answers bearer tokens only: a signed-in browser session opens nothing
     # there (no second way in), whoever it belongs to
     ("GET", "/fhir/R4/Patient/{p}", set()),
@@ -170,7 +179,7 @@ GRID = [
     ("GET", "/fhir/R4/Group/Y00001/$export", set()),
     # sharing (consent.sharing): the owner's own sharing pages; {g} the owner's grant to
     # the grantee (medications and allergies, accepted), {s} a share code the owner made
-    # (its QR image only for the session that made it), {x} a proxy request for the owner
+    # (its QR image only for the session that made it), {y} a proxy request for the owner
     # made by the other patient, waiting for the owner's practice
     ("GET", "/record/sharing/", {"owner"}),
     ("GET", "/record/sharing/new/", {"owner"}),
@@ -188,7 +197,7 @@ GRID = [
     ("GET", "/share/summary/", set()),
     # the practice's proxy queue: its clerks and clinicians (elsewhere: their own, empty)
     ("GET", "/staff/proxies/", TEAM | {"clinician-elsewhere"}),
-    ("GET", "/staff/proxies/{x}/", TEAM),
+    ("GET", "/staff/proxies/{y}/", TEAM),
     ("POST", "/record/sharing/codes/{s}/cancel/", {"owner"}, {}),
     ("POST", "/record/sharing/{g}/stop/", {"owner"}, {}),
     # last: recording an answer changes what the pages above allow
@@ -314,7 +323,7 @@ def sharing_ids(world) -> dict[str, object]:
         patient_label="Owner",
     )
     proxy = Grant.objects.get(kind="proxy")
-    return {"g": grant.id, "s": code.code.id, "x": proxy.id}
+    return {"g": grant.id, "s": code.code.id, "y": proxy.id}
 
 
 def _client(name, users, patient: Patient) -> Client:
@@ -345,9 +354,21 @@ def _label(name, users) -> str | None:
     return f"{kind}:user:{users[name].pk}"
 
 
+@pytest.fixture
+def download_ids(world, organiser_ids) -> dict[str, object]:
+    """The owner's download of everything, ready (it holds the owner's organiser entry)."""
+    from healthspace.notify.testing import run_due_tasks
+    from healthspace.portability.downloads import request
+
+    _, users, _ = world
+    row = request(user=users["owner"], what="fhir")
+    run_due_tasks()
+    return {"x": row.id}
+
+
 @pytest.mark.parametrize("actor", ACTORS)
 def test_every_patient_data_url_as_every_role(
-    world, owned, organiser_ids, thread_ids, sharing_ids, actor
+    world, owned, organiser_ids, thread_ids, download_ids, sharing_ids, actor
 ):
     patient, users, other = world
     client = _client(actor, users, patient)
@@ -355,7 +376,13 @@ def test_every_patient_data_url_as_every_role(
     wrong = []
     for method, template, allowed, *data in GRID:
         path = template.format(
-            p=patient.id, q=other, **owned, **organiser_ids, **thread_ids, **sharing_ids
+            p=patient.id,
+            q=other,
+            **owned,
+            **organiser_ids,
+            **thread_ids,
+            **download_ids,
+            **sharing_ids,
         )
         # a page about one record (or one of its threads) is refused in that record's
         # trail; a list page in the refused person's own

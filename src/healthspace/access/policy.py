@@ -83,12 +83,15 @@ class Action(StrEnum):
     SHARE_CODE_USE = "sharing.code-use"  # a professional typed a code
     PROXY_REQUEST = "proxy.request"  # someone asks the practice to act for a patient
     PROXY_DECIDE = "proxy.decide"  # the practice approves, refuses or ends a proxy
+    # closing the account: its own data crypto-shredded (portability; basic accounts too)
+    ACCOUNT_CLOSE = "account.close"
 
 
 # Commands an operator runs on the server, and what each may do.
 SYSTEM_PURPOSES: dict[str, frozenset[Action]] = {
     "import": frozenset({Action.IMPORT_RECORDS}),
-    "export": frozenset({Action.EXPORT_RECORD}),
+    # a subject access request run by an operator: the record and the account's own data
+    "export": frozenset({Action.EXPORT_RECORD, Action.ORGANISER_EXPORT}),
     "demo": frozenset({Action.IMPORT_RECORDS, Action.EXPORT_RECORD}),
     # `healthspace linkage-key`: run on the server by someone the service trusts
     "linkage": frozenset({Action.LINKAGE_ISSUE}),
@@ -145,8 +148,14 @@ PORTAL_SECTIONS = frozenset({"organiser", "messages"})
 SHARED_READ_ACTIONS = frozenset({Action.VIEW_SCR, Action.ORGANISER_VIEW, Action.MESSAGE_VIEW})
 SHARING_PAUSED = Decision(False, "sharing-paused")
 # The health organiser: the account's own, whether or not it is linked to a record.
+# Closing the account is the account's own too (it shreds only what the account keeps).
 ORGANISER_ACTIONS = frozenset(
-    {Action.ORGANISER_VIEW, Action.ORGANISER_CHANGE, Action.ORGANISER_EXPORT}
+    {
+        Action.ORGANISER_VIEW,
+        Action.ORGANISER_CHANGE,
+        Action.ORGANISER_EXPORT,
+        Action.ACCOUNT_CLOSE,
+    }
 )
 
 ALERT = "alert-privacy-officer"

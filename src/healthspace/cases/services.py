@@ -404,18 +404,26 @@ def deletion_request_decide(
         )
         request.consent_version = record.version
         request.save(update_fields=["consent_version"])
+        detail = {
+            "request_id": request.pk,
+            "kind": request.kind,
+            "decision": request.status,
+            "to": str(new_state),
+        }
+        if grant:
+            # crypto-shred the record's content, last (it cannot be rolled back); the
+            # signed receipt is kept (portability.closure.record_shred)
+            from healthspace.portability.closure import record_shred
+
+            receipt = record_shred(patient_id=patient_id)
+            detail["receipt_id"] = receipt["receipt_id"]
         audit_record(
             actor=actor,
             action=Action.CONSENT_REQUEST_RECORD,
             patient_id=patient_id,
             outcome="success",
             reason=decision.reason,
-            detail={
-                "request_id": request.pk,
-                "kind": request.kind,
-                "decision": request.status,
-                "to": str(new_state),
-            },
+            detail=detail,
         )
     return request
 

@@ -72,6 +72,7 @@ _DEMO_GENERATORS = {
     "HEALTHSPACE_KEK": _new_key,
     "HEALTHSPACE_INDEX_KEY": _new_key,
     "HEALTHSPACE_AUDIT_SIGNING_KEY": _new_key,
+    "HEALTHSPACE_RECEIPT_SIGNING_KEY": _new_key,
     "HEALTHSPACE_OIDC_RSA_KEY": _new_rsa_key,
 }
 
@@ -87,7 +88,8 @@ def _demo_secrets() -> dict[str, str]:
         stored["WARNING"] = (
             "DEMO SECRETS. Generated for a demonstration on this machine only. "
             "Never use them for real patient data: set SECRET_KEY, HEALTHSPACE_KEK, "
-            "HEALTHSPACE_INDEX_KEY, HEALTHSPACE_AUDIT_SIGNING_KEY and HEALTHSPACE_OIDC_RSA_KEY in the "
+            "HEALTHSPACE_INDEX_KEY, HEALTHSPACE_AUDIT_SIGNING_KEY, HEALTHSPACE_RECEIPT_SIGNING_KEY and "
+            "HEALTHSPACE_OIDC_RSA_KEY in the "
             "environment and "
             "HEALTHSPACE_ENV=production."
         )

@@ -25,6 +25,10 @@ HEALTHSPACE_INDEX_KEY = env.key_bytes("HEALTHSPACE_INDEX_KEY")
 # Ed25519 seed (32 bytes, base64) signing audit checkpoints; keep the public key off-box
 # (`healthspace audit public-key`).
 HEALTHSPACE_AUDIT_SIGNING_KEY = env.key_bytes("HEALTHSPACE_AUDIT_SIGNING_KEY")
+# Ed25519 seed (32 bytes, base64) signing deletion receipts (account closure, granted
+# deletion requests); a key of its own, so receipts can be checked without trusting the
+# audit key (`healthspace verify-receipt --show-public-key`). docs/portability.md
+HEALTHSPACE_RECEIPT_SIGNING_KEY = env.key_bytes("HEALTHSPACE_RECEIPT_SIGNING_KEY")
 # The service's public address, for links printed by commands (staff set-up links).
 HEALTHSPACE_BASE_URL = env.get("HEALTHSPACE_BASE_URL", "http://127.0.0.1:8000")
 # Passkeys (WebAuthn): relying party id and allowed origins. Empty: the request's host
@@ -88,6 +92,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "healthspace.web.middleware.NoStoreMiddleware",
+    "healthspace.ops.middleware.ReadOnlyMiddleware",
 ]
 
 ROOT_URLCONF = "healthspace.config.urls"
@@ -106,6 +111,7 @@ TEMPLATES = [
                 "django.template.context_processors.csrf",
                 "django.template.context_processors.csp",
                 "django.contrib.messages.context_processors.messages",
+                "healthspace.ops.context_processors.service",
             ],
         },
     },
@@ -286,6 +292,15 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 HEALTHSPACE_MAX_REQUEST_BYTES = HEALTHSPACE_ATTACHMENT_MAX_BYTES + 256 * 1024
 # What the message pages tell patients about how long a practice takes to answer.
 HEALTHSPACE_MESSAGE_REPLY_DAYS = env.get_int("HEALTHSPACE_MESSAGE_REPLY_DAYS", 2)
+# The service's lifecycle (docs/lifecycle.md): how long a process keeps the service state
+# it read (so a page costs no query for it), and how many closure reminders one worker
+# task queues before it hands on to the next.
+HEALTHSPACE_SERVICE_STATE_SECONDS = env.get_int("HEALTHSPACE_SERVICE_STATE_SECONDS", 5)
+HEALTHSPACE_CLOSURE_REMINDER_BATCH = env.get_int("HEALTHSPACE_CLOSURE_REMINDER_BATCH", 200)
+# Where `healthspace service purge` writes its closure report (JSON and text).
+HEALTHSPACE_CLOSURE_REPORT_DIR = Path(
+    env.get("HEALTHSPACE_CLOSURE_REPORT_DIR", str(DATA_DIR / "closure"))
+)
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"
@@ -332,6 +347,9 @@ LOGGING = {
         # Request URLs and bodies are not logged at INFO; errors carry only the path.
         "django.request": {"level": "ERROR"},
         "django.server": {"level": "WARNING"},
+        # WeasyPrint (the SCR printout) narrates each rendering step and font at INFO
+        "weasyprint": {"level": "ERROR"},
+        "fontTools": {"level": "ERROR"},
     },
 }
 
@@ -386,3 +404,5 @@ HEALTHSPACE_FHIR_PAGE_SIZE = env.get_int("HEALTHSPACE_FHIR_PAGE_SIZE", 50)
 HEALTHSPACE_FHIR_MAX_PAGE_SIZE = env.get_int("HEALTHSPACE_FHIR_MAX_PAGE_SIZE", 500)
 # Bulk Data export files are kept this long after the export completes, then deleted.
 HEALTHSPACE_BULK_EXPORT_HOURS = env.get_int("HEALTHSPACE_BULK_EXPORT_HOURS", 24)
+# How long a patient's own download ("Download your data") is kept before the worker deletes it.
+HEALTHSPACE_DOWNLOAD_HOURS = env.get_int("HEALTHSPACE_DOWNLOAD_HOURS", 24)

@@ -5,6 +5,7 @@ urlpatterns = [
     path("", include("healthspace.web.urls")),
     path("account/apps/", include("healthspace.smart.urls")),
     path("account/", include("healthspace.accounts.urls")),
+    path("account/", include("healthspace.portability.urls")),
     path("oauth/", include("healthspace.smart.oauth_urls")),
     path("fhir/R4/", include("healthspace.fhir_api.urls")),
     path("record/consent/", include("healthspace.consent.urls")),

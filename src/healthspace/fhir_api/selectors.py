@@ -849,3 +849,11 @@ def load_record(
         consent=consent,
         withheld=withheld,
     )
+
+
+# Used by the patient's own exports (portability), so its resources are the ones served here.
+consent_versions = _consent_versions
+open_item = _open
+serve_rows = _serve_rows
+patient_resource = _patient_resource
+audit_resources = _audit_resources

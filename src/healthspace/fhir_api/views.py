@@ -25,6 +25,7 @@ from healthspace.fhir_api.http import (
 from healthspace.fhir_api.http import fhir_view as api
 from healthspace.fhir_api.resources import base, instant
 from healthspace.fhir_api.search import ITEM_PARAMS, parse
+from healthspace.ops.lifecycle import allowed_when_read_only
 from healthspace.records.fhir_checks import validate_bundle
 from healthspace.records.ips import ips_document
 from healthspace.smart.tokens import TokenActor
@@ -149,6 +150,7 @@ def type_root(request: HttpRequest, who: TokenActor, rtype: str) -> HttpResponse
     return _create(request, who, rtype, resource)
 
 
+@allowed_when_read_only
 @endpoint(*READ_ACTIONS)
 @api(methods=("POST",))
 def type_search_post(request: HttpRequest, who: TokenActor, rtype: str) -> HttpResponse:
@@ -497,6 +499,7 @@ def export_group(request: HttpRequest, who: TokenActor, group_id: str) -> HttpRe
     return bulk.kick_off(request, who, level="group", group_id=group_id)
 
 
+@allowed_when_read_only
 @endpoint(Action.EXPORT_RECORD)
 @api(methods=("GET", "DELETE"))
 def export_status(request: HttpRequest, who: TokenActor, job_id: str) -> HttpResponse:

@@ -9,7 +9,7 @@ checked before anything is queued, so a caller cannot slip free text into an ema
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 
 from django.utils import timezone
@@ -21,6 +21,7 @@ class Notice(StrEnum):
     CORRECTION_ANSWERED = "correction-answered"
     STAFF_VIEWED_RECORD = "staff-viewed-record"
     RECORD_SHARED_WITH_YOU = "record-shared-with-you"
+    SERVICE_CLOSING = "service-closing"
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,7 @@ class NoticeText:
     body: str  # str.format() with ``link`` and the notice's typed values
     path: str  # where the link goes (after logging in)
     values: tuple[str, ...] = ()  # names of the typed values; each must be a datetime
+    dates: tuple[str, ...] = ()  # names of typed values that are a day (a date)
 
 
 SIGN_OFF = (
@@ -80,6 +82,18 @@ TEXTS: dict[Notice, NoticeText] = {
         ),
         path="/shared/",
     ),
+    # the link: ops.lifecycle.EXPORT_PATH (where people download their information)
+    Notice.SERVICE_CLOSING: NoticeText(
+        subject="HealthSpace is closing",
+        body=(
+            "HealthSpace is closing on {closing_on}. After that date you will not be able "
+            "to see anything you keep in HealthSpace, and we will delete it.\n\n"
+            "Log in to download a copy of your information before then: {link}\n\n"
+            "Your GP practice still has your health record."
+        ),
+        path="/account/your-data/",
+        dates=("closing_on",),
+    ),
 }
 
 
@@ -91,10 +105,16 @@ def checked_values(notice: Notice, values: dict[str, object]) -> dict[str, str]:
     """The notice's typed values as ISO strings (what the task queue stores); anything
     else is refused, never sent."""
     text = TEXTS[notice]
-    if set(values) != set(text.values):
-        raise NoticeValueError(f"{notice} takes {sorted(text.values)}, not {sorted(values)}")
+    if set(values) != {*text.values, *text.dates}:
+        names = sorted({*text.values, *text.dates})
+        raise NoticeValueError(f"{notice} takes {names}, not {sorted(values)}")
     out: dict[str, str] = {}
     for name, value in values.items():
+        if name in text.dates:
+            if not isinstance(value, date) or isinstance(value, datetime):
+                raise NoticeValueError(f"{notice}: {name} must be a date")
+            out[name] = value.isoformat()
+            continue
         if not isinstance(value, datetime) or timezone.is_naive(value):
             raise NoticeValueError(f"{notice}: {name} must be an aware datetime")
         out[name] = value.isoformat()
@@ -110,16 +130,30 @@ def when_in_words(moment: datetime) -> str:
     )
 
 
+def day_in_words(day: date) -> str:
+    return f"{day:%A} {day.day} {day:%B %Y}"
+
+
+def _in_words(notice: Notice, values: dict[str, str]) -> dict[str, str]:
+    dates = TEXTS[notice].dates
+    return {
+        name: day_in_words(date.fromisoformat(v))
+        if name in dates
+        else when_in_words(datetime.fromisoformat(v))
+        for name, v in values.items()
+    }
+
+
 def render(notice: Notice, *, base_url: str, values: dict[str, str]) -> tuple[str, str]:
     """Subject and body as sent by email."""
     text = TEXTS[notice]
-    words = {name: when_in_words(datetime.fromisoformat(v)) for name, v in values.items()}
+    words = _in_words(notice, values)
     link = base_url.rstrip("/") + text.path
     return text.subject, text.body.format(link=link, **words) + SIGN_OFF
 
 
 def personalisation(notice: Notice, *, base_url: str, values: dict[str, str]) -> dict[str, str]:
     """What a GOV.UK Notify template receives: ((link)) and the typed values in words."""
-    out = {name: when_in_words(datetime.fromisoformat(v)) for name, v in values.items()}
+    out = _in_words(notice, values)
     out["link"] = base_url.rstrip("/") + TEXTS[notice].path
     return out

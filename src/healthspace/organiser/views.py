@@ -333,7 +333,7 @@ def csv_safe(text: str) -> str:
     return f"'{text}" if text.startswith(FORMULA_STARTS) else text
 
 
-def _csv_row(r: S.ReadingView) -> list[str]:
+def csv_row(r: S.ReadingView) -> list[str]:
     spec = INFO[r.measure]
     is_bp = r.measure == Measure.BLOOD_PRESSURE
     value = "" if is_bp else f"{next(iter(r.values.values())):g}"
@@ -363,7 +363,7 @@ def export_csv(request: HttpRequest, actor: Actor) -> HttpResponse:
     writer = csv.writer(buffer, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for r in readings:
-        writer.writerow([csv_safe(cell) for cell in _csv_row(r)])
+        writer.writerow([csv_safe(cell) for cell in csv_row(r)])
     # UTF-8 with a byte order mark, so that spreadsheet programs read accents right
     body = "\ufeff" + buffer.getvalue()
     response = HttpResponse(body.encode("utf-8"), content_type="text/csv; charset=utf-8")

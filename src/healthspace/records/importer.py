@@ -360,6 +360,10 @@ def plan_unit(
         rtype = resource["resourceType"]
         if rtype == "Patient":
             continue
+        if _account_own(resource):
+            # a patient's own organiser readings and messages in a HealthSpace export
+            skipped[f"{rtype}: the account's own data, not part of the Summary Care Record"] += 1
+            continue
         section = fhir_map.section_for(resource)
         if section is None:
             skipped[f"{rtype}: not part of the Summary Care Record"] += 1
@@ -400,6 +404,12 @@ def plan_unit(
 
 
 PATIENT_NOT_FOUND = "its patient is neither in the file nor in the database"
+ACCOUNT_OWN_TAG = "account-own-data"  # portability.services.PORTAL_TAG
+
+
+def _account_own(resource: dict[str, Any]) -> bool:
+    tags = (resource.get("meta") or {}).get("tag") or []
+    return any(isinstance(t, dict) and t.get("code") == ACCOUNT_OWN_TAG for t in tags)
 
 
 def _known_patient(
@@ -656,6 +666,9 @@ def import_entries(
     scopes). ``before_write`` sees the plan inside the unit's transaction, before any row
     is written, and raises to refuse it (the FHIR API: a feed writes only its own
     organisation's registered patients)."""
+    from healthspace.ops import lifecycle
+
+    lifecycle.refuse_writes("importing records", fresh=False)  # the service is closing
     report = report if report is not None else ImportReport()
     decision = decide(actor, Action.IMPORT_RECORDS, None, context=context)
     if not decision.allowed:
@@ -727,6 +740,10 @@ def import_paths(
     assign_nhs_numbers: bool = False,
     actor: Actor = SYSTEM_IMPORTER,
 ) -> ImportReport:
+    """Raises ops.lifecycle.ServiceReadOnly, importing nothing, while the service closes."""
+    from healthspace.ops import lifecycle
+
+    lifecycle.refuse_writes("importing records")
     report = ImportReport()
     deferred: list[Path] = []
     for path in iter_files(paths):

@@ -31,6 +31,7 @@ from healthspace.access.policy import Action
 from healthspace.accounts.actors import actor_for_user
 from healthspace.accounts.factors.guards import scr_allowed_for_session, second_factor_url
 from healthspace.audit.services import access_checked
+from healthspace.ops.lifecycle import allowed_when_read_only
 from healthspace.smart import scopes as smart_scopes
 from healthspace.smart import services, throttle
 from healthspace.smart.models import AppRegistration
@@ -93,6 +94,7 @@ def authorize_resume(request: HttpRequest) -> HttpResponse:
     return redirect(f"{reverse('oauth2_provider:authorize')}?{query}")
 
 
+@allowed_when_read_only
 @endpoint(Action.APP_AUTHORISE)
 @require_http_methods(["GET", "POST"])
 def authorize(request: HttpRequest) -> HttpResponse:
@@ -230,6 +232,7 @@ def apps(request: HttpRequest) -> HttpResponse:
     )
 
 
+@allowed_when_read_only
 @endpoint(Action.APP_REVOKE)
 @require_POST
 def disconnect(request: HttpRequest) -> HttpResponse:
@@ -247,6 +250,7 @@ def disconnect(request: HttpRequest) -> HttpResponse:
 _token_view = TokenView.as_view()
 
 
+@allowed_when_read_only
 @endpoint(no_patient_data=True)
 @csrf_exempt
 @require_POST
@@ -265,4 +269,6 @@ def token(request: HttpRequest) -> HttpResponse:
     return response
 
 
-revoke = endpoint(no_patient_data=True)(csrf_exempt(RevokeTokenView.as_view()))
+revoke = allowed_when_read_only(
+    endpoint(no_patient_data=True)(csrf_exempt(RevokeTokenView.as_view()))
+)

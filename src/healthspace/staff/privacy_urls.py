@@ -15,4 +15,9 @@ urlpatterns = [
     path("requests/<int:request_id>/", views.request_detail, name="privacy-request"),
     path("deletions/", views.deletions, name="privacy-deletions"),
     path("deletions/<uuid:record_id>/", views.deletion, name="privacy-deletion"),
+    path(
+        "deletions/<uuid:record_id>/receipt.json",
+        views.deletion_receipt,
+        name="privacy-deletion-receipt",
+    ),
 ]

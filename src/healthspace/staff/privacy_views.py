@@ -209,6 +209,33 @@ def deletion(request: HttpRequest, actor: Actor, record_id: uuid.UUID) -> HttpRe
         request,
         actor,
         "deletion.html",
-        {"detail": detail, "form": form},
+        {"detail": detail, "form": form, "receipt": latest_receipt(record_id) is not None},
         status=400 if form.errors else 200,
     )
+
+
+def latest_receipt(record_id: uuid.UUID):
+    from healthspace.portability.models import DeletionReceipt
+
+    return DeletionReceipt.objects.filter(patient_id=record_id).order_by("-issued_at").first()
+
+
+@staff_page
+@endpoint(Action.CASE_VIEW)
+@require_GET
+def deletion_receipt(request: HttpRequest, actor: Actor, record_id: uuid.UUID) -> HttpResponse:
+    """The signed receipt of a granted deletion (it names no clinical content), to give
+    the patient; none yet: back to the request's page."""
+    try:
+        selectors.deletion_request(actor=actor, patient_id=record_id)  # decides and audits
+    except NotFound as exc:
+        raise Http404 from exc
+    receipt = latest_receipt(record_id)
+    if receipt is None:
+        return redirect("staff:privacy-deletion", record_id=record_id)
+    response = HttpResponse(receipt.document, content_type="application/json")
+    response["Content-Disposition"] = (
+        f'attachment; filename="healthspace-receipt-{receipt.pk}.json"'
+    )
+    response["Cache-Control"] = "no-store"
+    return response

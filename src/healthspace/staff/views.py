@@ -21,6 +21,7 @@ from healthspace.accounts.actors import actor_for_user
 from healthspace.accounts.factors import guards
 from healthspace.accounts.sessions.services import key_hash
 from healthspace.core.errors import InvalidInput, NotFound, Refused
+from healthspace.ops.lifecycle import allowed_when_read_only
 from healthspace.staff import selectors, services
 from healthspace.staff.forms import EmergencyForm, FindForm, PermissionForm, RelationshipForm
 
@@ -88,6 +89,7 @@ def _context(request: HttpRequest, actor: Actor, patient_id: uuid.UUID):
     )
 
 
+@allowed_when_read_only
 @staff_page
 @endpoint(Action.FIND_PATIENT)
 @require_http_methods(["GET", "POST"])
@@ -153,6 +155,7 @@ def _page_facts(actor: Actor, context) -> dict[str, object]:
     }
 
 
+@allowed_when_read_only
 @staff_page
 @endpoint(Action.PERMISSION_RECORD)
 @require_POST
@@ -222,6 +225,7 @@ def _before_viewing(
     )
 
 
+@allowed_when_read_only
 @staff_page
 @endpoint(Action.RELATIONSHIP_CLAIM)
 @require_http_methods(["GET", "POST"])
@@ -241,6 +245,7 @@ def relationship(request: HttpRequest, actor: Actor, patient_id: uuid.UUID) -> H
     )
 
 
+@allowed_when_read_only
 @staff_page
 @endpoint(Action.EMERGENCY_ACCESS)
 @require_http_methods(["GET", "POST"])

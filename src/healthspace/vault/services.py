@@ -116,3 +116,20 @@ def datakeys_discard(*, subject_ids: Iterable[uuid.UUID]) -> int:
 
 def index(purpose: str, value: str) -> str:
     return blind_index(settings.HEALTHSPACE_INDEX_KEY, purpose, value)
+
+
+def datakeys_destroy_all() -> dict[str, int]:
+    """Crypto-shred every data key of every kind (the service's final purge,
+    docs/lifecycle.md); returns how many live keys of each kind were destroyed. Committed
+    in the key store at once, like ``datakey_destroy``."""
+    destroyed: dict[str, int] = {kind: 0 for kind in DataKey.Kind.values}
+    with transaction.atomic(using=KEYSTORE):
+        live = DataKey.objects.select_for_update().filter(wrapped_key__isnull=False)
+        for kind in DataKey.Kind.values:
+            destroyed[kind] = live.filter(kind=kind).update(wrapped_key=None, destroyed_at=now())
+    return destroyed
+
+
+def datakeys_live() -> int:
+    """How many data keys can still open something."""
+    return DataKey.objects.filter(wrapped_key__isnull=False).count()

@@ -13,6 +13,7 @@ from healthspace.accounts.factors.guards import scr_allowed_for_session, second_
 from healthspace.accounts.login import GENERIC_ERROR, UNCONFIRMED_ERROR, password_step
 from healthspace.accounts.passwords.services import password_change_required
 from healthspace.core.errors import NotFound
+from healthspace.ops.lifecycle import allowed_when_read_only
 from healthspace.records.selectors import scr_for
 
 
@@ -26,6 +27,7 @@ class LoginForm(forms.Form):
     password = forms.CharField(max_length=1024, strip=False)
 
 
+@allowed_when_read_only
 @endpoint(no_patient_data=True)
 @require_http_methods(["GET", "POST"])
 def login_view(request: HttpRequest) -> HttpResponse:
@@ -66,6 +68,7 @@ def login_view(request: HttpRequest) -> HttpResponse:
     return response
 
 
+@allowed_when_read_only
 @endpoint(no_patient_data=True)
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:

@@ -267,7 +267,12 @@ OWN_RECORD_ACTIONS = [
     Action.APP_AUTHORISE,
     Action.APP_REVOKE,
 ]
-ORGANISER = [Action.ORGANISER_VIEW, Action.ORGANISER_CHANGE, Action.ORGANISER_EXPORT]
+ORGANISER = [
+    Action.ORGANISER_VIEW,
+    Action.ORGANISER_CHANGE,
+    Action.ORGANISER_EXPORT,
+    Action.ACCOUNT_CLOSE,
+]
 
 
 @pytest.mark.parametrize("action", OWN_RECORD_ACTIONS)

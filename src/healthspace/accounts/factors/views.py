@@ -33,6 +33,7 @@ from healthspace.accounts.factors.forms import (
     RecoveryCodeForm,
     TotpConfirmForm,
 )
+from healthspace.ops.lifecycle import allowed_when_read_only
 
 NEW_CODES_KEY = "hs_new_recovery_codes"
 STAFF_PASSKEY_ONLY = (
@@ -118,6 +119,7 @@ def _second_step(request: HttpRequest, next_url: str) -> tuple[Any, str, HttpRes
     return user, mode, None
 
 
+@allowed_when_read_only
 @endpoint(no_patient_data=True)
 @require_http_methods(["GET", "POST"])
 def verify(request: HttpRequest) -> HttpResponse:
@@ -173,6 +175,7 @@ def verify(request: HttpRequest) -> HttpResponse:
     )
 
 
+@allowed_when_read_only
 @endpoint(no_patient_data=True)
 @require_http_methods(["GET", "POST"])
 def verify_recovery(request: HttpRequest) -> HttpResponse:
@@ -212,6 +215,7 @@ def verify_recovery(request: HttpRequest) -> HttpResponse:
     )
 
 
+@allowed_when_read_only
 @endpoint(no_patient_data=True)
 @require_POST
 def passkey_login_options(request: HttpRequest) -> JsonResponse:
@@ -227,6 +231,7 @@ def passkey_login_options(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"publicKey": options})
 
 
+@allowed_when_read_only
 @endpoint(no_patient_data=True)
 @require_POST
 def passkey_login(request: HttpRequest) -> JsonResponse:

@@ -34,6 +34,10 @@ from healthspace.core.clock import now
 THROTTLE_KIND = "reset"
 
 
+class RegistrationsClosed(Exception):
+    pass
+
+
 def normalise_identifier(email: str) -> str:
     # As accounts.login.normalise_identifier (not imported: login imports this module).
     return email.strip().lower()
@@ -63,7 +67,14 @@ def password_change_required(user) -> bool:
 
 def account_register(request: HttpRequest, *, email: str, password: str) -> throttle.Verdict:
     """Create a basic (patient) account and email a confirmation link; if the address
-    already has an account, email its owner instead. The caller shows the same page."""
+    already has an account, email its owner instead. The caller shows the same page.
+
+    Raises RegistrationsClosed once the operator has closed registrations
+    (docs/lifecycle.md): nothing is created and nobody is emailed."""
+    from healthspace.ops import lifecycle
+
+    if not lifecycle.status(fresh=True).registrations_open:
+        raise RegistrationsClosed("HealthSpace is not taking new accounts")
     identifier = normalise_identifier(email)
     verdict = throttle.check(request, kind=THROTTLE_KIND, identifier=identifier)
     if not verdict.allowed:

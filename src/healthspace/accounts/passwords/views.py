@@ -14,6 +14,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from healthspace.access.endpoints import endpoint
 from healthspace.accounts.passwords import forms, services
 from healthspace.accounts.passwords.services import ChangeOutcome, ConfirmOutcome
+from healthspace.ops import lifecycle
+from healthspace.ops.lifecycle import allowed_when_read_only
 
 T = "accounts/passwords/"
 SENT_TO = "hs_email_sent_to"  # shown on "check your email" so a typo can be spotted
@@ -31,16 +33,26 @@ def _throttled(request: HttpRequest, retry_after: int) -> HttpResponse:
 # -- registration ----------------------------------------------------------------------
 
 
+def _registrations_closed(request: HttpRequest) -> HttpResponse:
+    status = 403 if request.method == "POST" else 200
+    return render(request, "ops/registration_closed.html", {}, status=status)
+
+
 @endpoint(no_patient_data=True)
 @require_http_methods(["GET", "POST"])
 def register(request: HttpRequest) -> HttpResponse:
     if request.user.is_authenticated:
         return redirect("web:record")
+    if not lifecycle.status().registrations_open:
+        return _registrations_closed(request)
     form = forms.RegisterForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        verdict = services.account_register(
-            request, email=form.cleaned_data["email"], password=form.cleaned_data["password"]
-        )
+        try:
+            verdict = services.account_register(
+                request, email=form.cleaned_data["email"], password=form.cleaned_data["password"]
+            )
+        except services.RegistrationsClosed:  # closed since this process last looked
+            return _registrations_closed(request)
         if not verdict.allowed:
             return _throttled(request, verdict.retry_after_seconds)
         request.session[SENT_TO] = form.cleaned_data["email"].strip().lower()
@@ -74,6 +86,7 @@ def confirm_email(request: HttpRequest, token: str) -> HttpResponse:
 # -- change (logged in) ----------------------------------------------------------------
 
 
+@allowed_when_read_only
 @endpoint(no_patient_data=True)
 @login_required
 @require_http_methods(["GET", "POST"])
@@ -110,6 +123,7 @@ def password_change_done(request: HttpRequest) -> HttpResponse:
 # -- reset by email --------------------------------------------------------------------
 
 
+@allowed_when_read_only
 @endpoint(no_patient_data=True)
 @require_http_methods(["GET", "POST"])
 def password_reset(request: HttpRequest) -> HttpResponse:
@@ -140,6 +154,7 @@ def password_reset_link(request: HttpRequest, token: str) -> HttpResponse:
     return redirect("accounts:password-reset-new")
 
 
+@allowed_when_read_only
 @endpoint(no_patient_data=True)
 @require_http_methods(["GET", "POST"])
 def password_reset_new(request: HttpRequest) -> HttpResponse:

@@ -12,6 +12,7 @@ from healthspace.accounts.models import Passkey, PatientLink
 from healthspace.accounts.sessions import services, throttle
 from healthspace.accounts.sessions.compromise import account_secure_after_compromise
 from healthspace.accounts.sessions.forms import CompromiseForm
+from healthspace.ops.lifecycle import allowed_when_read_only
 
 
 @endpoint(no_patient_data=True)
@@ -22,6 +23,7 @@ def account_home(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/sessions/home.html", {"verified": verified})
 
 
+@allowed_when_read_only
 @endpoint(Action.ACCOUNT_COMPROMISE_REPORTED)
 @login_required
 def compromised(request: HttpRequest) -> HttpResponse:
@@ -49,6 +51,7 @@ def session_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+@allowed_when_read_only
 @endpoint(no_patient_data=True)
 @login_required
 @require_POST
@@ -57,6 +60,7 @@ def session_end(request: HttpRequest, session_id: int) -> HttpResponse:
     return redirect("accounts:sessions")
 
 
+@allowed_when_read_only
 @endpoint(no_patient_data=True)
 @login_required
 @require_POST
@@ -65,6 +69,7 @@ def sessions_end_others(request: HttpRequest) -> HttpResponse:
     return redirect("accounts:sessions")
 
 
+@allowed_when_read_only
 @endpoint(no_patient_data=True)
 @login_required
 @require_POST

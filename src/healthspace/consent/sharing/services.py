@@ -650,3 +650,10 @@ def revoke_all_for_account(*, user_id: int) -> tuple[int, int]:
                 },
             )
     return len(grants), len(share_codes)
+
+
+def on_account_closing(*, user_id: int, **_: object) -> dict[str, int]:
+    """The ``portability.signals.account_closing`` receiver: counts for the receipt."""
+    grants, share_codes = revoke_all_for_account(user_id=user_id)
+    counts = {"sharing_grants_stopped": grants, "share_codes_cancelled": share_codes}
+    return {k: v for k, v in counts.items() if v}

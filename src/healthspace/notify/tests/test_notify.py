@@ -32,6 +32,7 @@ def user():
 def test_every_notice_has_words_and_a_link_and_no_placeholder_but_its_typed_values():
     for notice, text in TEXTS.items():
         values = {name: T0.isoformat() for name in text.values}
+        values.update({name: T0.date().isoformat() for name in text.dates})
         subject, body = notices.render(notice, base_url="https://hs.example", values=values)
         assert subject and "https://hs.example/" in body
         assert "{" not in body and "}" not in body

@@ -10,6 +10,7 @@ import time_machine
 from django.core import mail
 from django.urls import reverse
 
+from healthspace.accounts.actors import actor_for_user
 from healthspace.audit.models import AuditEvent
 from healthspace.audit.selectors import access_history_for_patient
 from healthspace.consent.models import Grant
@@ -240,3 +241,13 @@ def test_the_grantees_page_costs_a_bounded_number_of_queries(world, grant):
 
 
 QUERY_BUDGET = 20  # measured: session and user 5, guard 3, scr_for 8, page 4
+
+
+def test_closing_an_account_stops_its_sharing(world, grant):
+    """portability's closure sends account_closing; sharing's receiver stops the grant in
+    the closure's transaction, and the counts go into the receipt."""
+    from healthspace.portability.closure import account_close
+
+    receipt = account_close(actor=actor_for_user(world.grantee), user=world.grantee)
+    assert Grant.objects.get(pk=grant.id).status == Grant.Status.REVOKED
+    assert "sharing_grants_stopped" in str(receipt)

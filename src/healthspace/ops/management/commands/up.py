@@ -49,6 +49,14 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("migrate", database="keystore", interactive=False, verbosity=0)
         self.stdout.write("Migrations applied.")
+        from healthspace.ops import lifecycle
+
+        current = lifecycle.status(fresh=True)
+        if current.state != lifecycle.ServiceState.OPEN:  # docs/lifecycle.md
+            when = f", closure date {current.closure_date}" if current.closure_date else ""
+            self.stdout.write(
+                f"Service: {current.state.label.lower()}{when} (healthspace service status)"
+            )
         if not no_demo:
             if settings.IS_PRODUCTION:
                 raise CommandError("Demo data is never loaded in production (use --no-demo).")
@@ -65,6 +73,11 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"Demo health organiser, appointment, access need and a conversation with the practice for {logins[0].email}."
                 )
+            self.stdout.write(
+                "  Download your data (FHIR, patient summary, SCR printout, readings) or close "
+                "an account: /account/your-data/ and /account/close/ (downloads are built by "
+                "`healthspace worker`)."
+            )
             for login in logins:
                 extra = f"  NHS number {login.nhs_number}" if login.nhs_number else ""
                 if login.birth_date:

@@ -32,7 +32,12 @@ class Command(BaseCommand):
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             raise CommandError(f"not found: {', '.join(missing)}")
-        report = import_paths(paths, source=source, assign_nhs_numbers=assign_nhs_numbers)
+        from healthspace.ops.lifecycle import ServiceReadOnly
+
+        try:
+            report = import_paths(paths, source=source, assign_nhs_numbers=assign_nhs_numbers)
+        except ServiceReadOnly as exc:
+            raise CommandError(str(exc)) from exc
         for line in report.lines():
             (self.stderr if line.startswith("ERROR") else self.stdout).write(line)
         if not report.ok:
