@@ -69,7 +69,8 @@ ROLES = {
     "privacy-officer": ("Y00001", ["privacy-officer"]),
     "operator": ("Y00001", ["operator"]),
 }
-PATIENT_ACTORS = ["owner", "other-patient", "basic-account", "anonymous"]
+# "grantee": a third patient, to whom the owner granted medications and allergies
+PATIENT_ACTORS = ["owner", "other-patient", "basic-account", "grantee", "anonymous"]
 ACTORS = [*PATIENT_ACTORS, *ROLES]
 STAFF_ALL = set(ROLES)
 
@@ -176,9 +177,34 @@ GRID = [
     ("GET", "/fhir/R4/AuditEvent?patient={p}", set()),
     ("GET", "/fhir/R4/$export", set()),
     ("GET", "/fhir/R4/Group/Y00001/$export", set()),
+    # sharing (consent.sharing): the owner's own sharing pages; {g} the owner's grant to
+    # the grantee (medications and allergies, accepted), {s} a share code the owner made
+    # (its QR image only for the session that made it), {y} a proxy request for the owner
+    # made by the other patient, waiting for the owner's practice
+    ("GET", "/record/sharing/", {"owner"}),
+    ("GET", "/record/sharing/new/", {"owner"}),
+    ("GET", "/record/sharing/codes/new/", {"owner"}),
+    ("GET", "/record/sharing/settings/", {"owner"}),
+    ("GET", "/record/sharing/codes/{s}/qr.svg", set()),
+    ("GET", "/shared/", {"owner", "other-patient", "basic-account", "grantee"}),
+    ("GET", "/shared/proxy/", {"owner", "other-patient", "basic-account", "grantee"}),
+    ("GET", "/shared/{g}/", {"grantee"}),
+    ("GET", "/shared/{g}/organiser/", set()),  # not granted
+    ("GET", "/shared/{g}/messages/", set()),  # not granted
+    ("POST", "/shared/{g}/answer/", set(), {"answer": "decline"}),  # answered already
+    # a professional's door: anyone may type a code; no code in the session, no summary
+    ("GET", "/share/", set(ACTORS)),
+    ("GET", "/share/summary/", set()),
+    # the practice's proxy queue: its clerks and clinicians (elsewhere: their own, empty)
+    ("GET", "/staff/proxies/", TEAM | {"clinician-elsewhere"}),
+    ("GET", "/staff/proxies/{y}/", TEAM),
+    ("POST", "/record/sharing/codes/{s}/cancel/", {"owner"}, {}),
+    ("POST", "/record/sharing/{g}/stop/", {"owner"}, {}),
     # last: recording an answer changes what the pages above allow
     ("POST", "/staff/patient/{p}/permission/", {"clinician", "clinician-given"}),
 ]  # fmt: skip
+# The grantee is another patient everywhere else: what they may do with their own account
+GRID = [(m, t, a | {"grantee"} if "other-patient" in a else a, *d) for m, t, a, *d in GRID]
 # Written into the owner's organiser: nobody else may ever be shown it.
 ORGANISER_MARK = "OWNER-ORGANISER-ENTRY"
 
@@ -186,10 +212,10 @@ ORGANISER_MARK = "OWNER-ORGANISER-ENTRY"
 @pytest.fixture
 def world(synthetic_patients, settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    ensure_demo_logins(count=2)
+    ensure_demo_logins(count=3)
     links = list(PatientLink.objects.select_related("patient", "user").order_by("user__username"))
     owner, other = links[0], links[1]
-    users = {"owner": owner.user, "other-patient": other.user}
+    users = {"owner": owner.user, "other-patient": other.user, "grantee": links[2].user}
     basic = get_user_model().objects.create(username="basic@example.test")
     Account.objects.create(user=basic, kind=Account.Kind.PATIENT)
     users["basic-account"] = basic
@@ -268,6 +294,38 @@ def owned(world) -> dict[str, object]:
     return {"i": item.pk, "c": request_id, "d": addition_id}
 
 
+@pytest.fixture
+def sharing_ids(world) -> dict[str, object]:
+    """The owner's accepted grant to the grantee, a share code, and a proxy request."""
+    from healthspace.accounts.actors import actor_for_user
+    from healthspace.consent.models import Grant
+    from healthspace.consent.sharing import services
+
+    patient, users, _ = world
+    owner, actor = users["owner"], actor_for_user(users["owner"])
+    grant = services.grant_create(
+        actor=actor,
+        user_id=owner.pk,
+        email=users["grantee"].username,
+        sections=["medications", "allergies"],
+        until=now().date() + timedelta(days=30),
+    )
+    services.grant_answer(user=users["grantee"], grant_id=grant.id, accept=True)
+    code = services.share_code_create(
+        actor=actor, user_id=owner.pk, profession="pharmacist", minutes=30
+    )
+    services.proxy_request(
+        actor=actor_for_user(users["other-patient"]),
+        user_id=users["other-patient"].pk,
+        nhs_number=patient.nhs_number,
+        birth_date=patient.birth_date,
+        basis="adult-lacks-capacity",
+        patient_label="Owner",
+    )
+    proxy = Grant.objects.get(kind="proxy")
+    return {"g": grant.id, "s": code.code.id, "y": proxy.id}
+
+
 def _client(name, users, patient: Patient) -> Client:
     if name == "anonymous":
         return Client()
@@ -310,7 +368,7 @@ def download_ids(world, organiser_ids) -> dict[str, object]:
 
 @pytest.mark.parametrize("actor", ACTORS)
 def test_every_patient_data_url_as_every_role(
-    world, owned, organiser_ids, thread_ids, download_ids, actor
+    world, owned, organiser_ids, thread_ids, download_ids, sharing_ids, actor
 ):
     patient, users, other = world
     client = _client(actor, users, patient)
@@ -318,7 +376,13 @@ def test_every_patient_data_url_as_every_role(
     wrong = []
     for method, template, allowed, *data in GRID:
         path = template.format(
-            p=patient.id, q=other, **owned, **organiser_ids, **thread_ids, **download_ids
+            p=patient.id,
+            q=other,
+            **owned,
+            **organiser_ids,
+            **thread_ids,
+            **download_ids,
+            **sharing_ids,
         )
         # a page about one record (or one of its threads) is refused in that record's
         # trail; a list page in the refused person's own

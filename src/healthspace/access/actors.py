@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Literal
 
-ActorKind = Literal["anonymous", "patient", "staff", "system", "client"]
+ActorKind = Literal["anonymous", "patient", "staff", "system", "client", "share-code"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,13 @@ class Actor:
             organisation=organisation,
             client_id=client_id,
         )
+
+    @classmethod
+    def share_code(cls, code_id: uuid.UUID) -> Actor:
+        """A professional without a HealthSpace account who typed a patient's one-time
+        share code (and their name and organisation) at /share/: they see that one
+        patient's summary, read-only, for the code's minutes (consent.sharing)."""
+        return cls("share-code", f"code:{code_id}", roles=frozenset({"share-code"}))
 
     def audit_label(self) -> str:
         return f"{self.kind}:{self.id}"

@@ -76,8 +76,16 @@ class AccessContext:
     consent: ConsentState = ConsentState.IMPLIED
     relationship: Relationship = Relationship.NONE
     permission: Permission = Permission.NOT_ASKED
-    # a carer's grant: the sections the patient shared with them (sharing issue)
+    # a carer's grant or a proxy's approval: the sections shared with them (SCR section
+    # names, and "organiser" / "messages" for the account's own spaces); the guard
+    # gathers only a live grant (accepted, unexpired, unrevoked) of this grantee
     granted_sections: frozenset[str] = field(default_factory=frozenset)
+    # the patient paused all sharing ("I'm being pressured"): no grant, proxy or share
+    # code opens anything, and no new one can be made
+    sharing_frozen: bool = False
+    # a share-code viewer: the guard found the code used by this viewer's session, not
+    # cancelled, within its viewing minutes
+    share_code_live: bool = False
     # Portal data (health organiser) belongs to an account, verified or not: the audit
     # label of the account that owns the rows asked about ("user:<pk>"). A selector
     # scopes its query by the owner and says so here; decide() compares it to the actor.

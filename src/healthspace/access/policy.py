@@ -73,6 +73,16 @@ class Action(StrEnum):
     # apps the patient connects to their record (SMART on FHIR): approving and disconnecting
     APP_AUTHORISE = "app.authorise"
     APP_REVOKE = "app.revoke"
+    # sharing (consent.sharing): grants to another account, practice-approved proxies,
+    # one-time share codes for a professional, and the pause ("I'm being pressured")
+    SHARING_VIEW = "sharing.view"  # the patient's own sharing page
+    SHARING_GRANT = "sharing.grant"  # share with an account, make a share code
+    SHARING_REVOKE = "sharing.revoke"  # stop a grant, cancel a code (always possible)
+    SHARING_FREEZE = "sharing.freeze"  # pause all sharing / turn it back on
+    SHARING_ACCEPT = "sharing.accept"  # the grantee accepts or declines an invitation
+    SHARE_CODE_USE = "sharing.code-use"  # a professional typed a code
+    PROXY_REQUEST = "proxy.request"  # someone asks the practice to act for a patient
+    PROXY_DECIDE = "proxy.decide"  # the practice approves, refuses or ends a proxy
     # closing the account: its own data crypto-shredded (portability; basic accounts too)
     ACCOUNT_CLOSE = "account.close"
 
@@ -125,8 +135,18 @@ PATIENT_OWN_ACTIONS = frozenset(
         Action.THREAD_MANAGE,
         Action.APP_AUTHORISE,
         Action.APP_REVOKE,
+        Action.SHARING_VIEW,
+        Action.SHARING_GRANT,
+        Action.SHARING_REVOKE,
+        Action.SHARING_FREEZE,
     }
 )
+# What a grantee (carer) or an approved proxy may do with the record shared with them:
+# read the granted sections, nothing else (no export, no change, no message sent).
+# "organiser" and "messages" are the patient's account spaces, granted like sections.
+PORTAL_SECTIONS = frozenset({"organiser", "messages"})
+SHARED_READ_ACTIONS = frozenset({Action.VIEW_SCR, Action.ORGANISER_VIEW, Action.MESSAGE_VIEW})
+SHARING_PAUSED = Decision(False, "sharing-paused")
 # The health organiser: the account's own, whether or not it is linked to a record.
 # Closing the account is the account's own too (it shreds only what the account keeps).
 ORGANISER_ACTIONS = frozenset(
@@ -208,7 +228,58 @@ def decide(
         return _patient(actor, action, patient_id, section, context)
     if actor.kind == "staff":
         return _staff(actor, action, section, context)
+    if actor.kind == "share-code":
+        return _share_code(action, section, context)
     return DENY_NO_RELATIONSHIP
+
+
+def _shared(
+    actor: Actor, action: Action, section: str | None, context: AccessContext | None
+) -> Decision:
+    """A grantee (Role.CARER) or a practice-approved proxy (Role.PROXY) on the record of
+    the patient who shared it: the granted sections, read-only. The guard gathers only a
+    live grant of this grantee for this patient; no grant, no sections, nothing."""
+    if context is None:
+        return DENY_NO_RELATIONSHIP
+    if context.sharing_frozen:
+        return SHARING_PAUSED
+    reason = "proxy-approved" if Role.PROXY in actor.roles else "carer-grant"
+    granted = context.granted_sections
+    if action == Action.SHARING_ACCEPT:
+        return Decision(True, reason, (AUDIT,)) if granted else DENY_NO_RELATIONSHIP
+    if action not in SHARED_READ_ACTIONS:
+        return Decision(False, "shared-read-only")  # never export, change or send
+    if action == Action.ORGANISER_VIEW:
+        ok = "organiser" in granted
+    elif action == Action.MESSAGE_VIEW:
+        ok = "messages" in granted
+    elif section is None:  # may the record be opened at all: some SCR section is shared
+        ok = bool(granted - PORTAL_SECTIONS)
+    else:
+        ok = section in granted and section not in PORTAL_SECTIONS
+    return Decision(True, reason, (AUDIT,)) if ok else Decision(False, "section-not-shared")
+
+
+def _share_code(action: Action, section: str | None, context: AccessContext | None) -> Decision:
+    """A professional with a patient's one-time share code: the summary only, read-only,
+    while the code's viewing minutes last. The summary is what the patient's consent lets
+    any clinician see: core, and additional information only with the patient's agreement;
+    nothing of a hidden, dissented or deleted record."""
+    if context is None or not context.share_code_live:
+        return Decision(False, "share-code-not-live")
+    if context.sharing_frozen:
+        return SHARING_PAUSED
+    if action not in (Action.VIEW_SCR, Action.SHARE_CODE_USE):
+        return Decision(False, "share-code-summary-only")
+    if context.consent in CLIENT_UNAVAILABLE:
+        return Decision(False, CLIENT_UNAVAILABLE[context.consent])
+    if context.consent == ConsentState.DISSENT:
+        return Decision(False, "patient-dissented")
+    if section is None or section in CORE_SECTIONS:
+        return Decision(True, "share-code", (AUDIT,))
+    if context.consent != ConsentState.CORE_AND_ADDITIONAL:
+        return Decision(False, "no-consent-to-additional")
+    return Decision(True, "share-code", (AUDIT,))
 
 
 def _patient(
@@ -218,6 +289,18 @@ def _patient(
     section: str | None,
     context: AccessContext | None,
 ) -> Decision:
+    if actor.roles & {Role.CARER, Role.PROXY}:
+        if patient_id is None or patient_id == actor.patient_id:
+            return DENY_NO_RELATIONSHIP  # a grant is always of someone else's record
+        return _shared(actor, action, section, context)
+    if action == Action.PROXY_REQUEST:
+        # asking the practice (NHS number and date of birth matched by the service):
+        # it shows nothing of the record; the practice decides
+        if patient_id is not None and patient_id != actor.patient_id:
+            return Decision(True, "proxy-request", (AUDIT,))
+        return Decision(False, "proxy-for-own-record")
+    if action == Action.SHARING_GRANT and context is not None and context.sharing_frozen:
+        return SHARING_PAUSED  # no new grant or code while sharing is paused
     if action in ORGANISER_ACTIONS:
         # rows are scoped by their owner; the owner is the account itself, never a record
         # someone else names in a request
@@ -229,14 +312,6 @@ def _patient(
     if actor.patient_id is not None and patient_id == actor.patient_id:
         # Their own record, whatever its consent state: hiding or dissent limit staff.
         return Decision(True, "own-record", (AUDIT,))
-    if (
-        Role.CARER in actor.roles
-        and context is not None
-        and action == Action.VIEW_SCR
-        and section is not None
-        and section in context.granted_sections
-    ):
-        return Decision(True, "carer-grant", (AUDIT,))
     return DENY_NO_RELATIONSHIP
 
 
@@ -307,6 +382,14 @@ def _staff(
         if context.relationship == Relationship.NONE:
             return DENY_NO_RELATIONSHIP
         return Decision(True, str(context.relationship), (AUDIT,))
+    if action == Action.PROXY_DECIDE:
+        # the patient's own practice approves (or refuses, or ends) a proxy: its clerks,
+        # who check identity and the relationship, and its clinicians
+        if not roles & {Role.REGISTRATION_CLERK, Role.CLINICIAN}:
+            return Decision(False, "role-cannot-approve-proxies")
+        if context.relationship == Relationship.CARE_TEAM:
+            return Decision(True, "care-team", (AUDIT,))
+        return Decision(False, "not-registered-at-staff-practice")
     if action in CLERK_PRACTICE_ACTIONS:
         if Role.REGISTRATION_CLERK not in roles:
             return Decision(False, "not-a-registration-clerk")

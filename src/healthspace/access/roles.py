@@ -8,7 +8,8 @@ class Role(StrEnum):
     REGISTRATION_CLERK = "registration-clerk"
     PRIVACY_OFFICER = "privacy-officer"
     OPERATOR = "operator"
-    CARER = "carer"  # a patient account holding another patient's grant (sharing issue)
+    CARER = "carer"  # a patient account holding another patient's grant (consent.sharing)
+    PROXY = "proxy"  # acting for a patient, approved by the patient's practice (consent.sharing)
 
 
 STAFF_ROLES = frozenset(

@@ -282,6 +282,7 @@ def _default_display(label: str) -> str:
         "staff": "A member of staff",
         "patient": "A HealthSpace account holder",
         "client": "A clinical system (registered client)",
+        "share-code": "A professional using the patient's share code",
     }.get(kind, "Anonymous")
 
 

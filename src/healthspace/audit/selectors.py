@@ -54,6 +54,14 @@ ACTION_WORDS: dict[str, str] = {
     "message.manage": "Managed a conversation with you",
     "app.authorise": "Connected an app to your record",
     "app.revoke": "Disconnected an app from your record",
+    "sharing.view": "Looked at who can see your record",
+    "sharing.grant": "Shared your record, or made a share code",
+    "sharing.revoke": "Stopped sharing your record, or cancelled a share code",
+    "sharing.freeze": "Changed your sharing settings",
+    "sharing.accept": "Answered your invitation to share your record",
+    "sharing.code-use": "Typed a share code you made",
+    "proxy.request": "Asked your GP practice to let them act for you",
+    "proxy.decide": "Decided on a request to act for you",
 }
 DENIED_WORDS = "Tried to view your record and was refused"
 OTHER_ACTION_WORDS = "Used your record"
@@ -75,6 +83,10 @@ REASON_WORDS: dict[str, str] = {
     "own-organiser": "Your own login",
     "correction-requested": "You asked your GP practice to correct your record",
     "care-team-of-thread": "They are in the care team you message",
+    "proxy-approved": "Your GP practice approved them to act for you",
+    "proxy-request": "They asked to act for you",
+    "share-code": "Using a share code you made",
+    "account-closed": "An account was closed",
 }
 # Suffixes the access policy appends to a reason (``permission-given+self-claimed-...``).
 REASON_SUFFIX_WORDS: dict[str, str] = {
@@ -92,6 +104,7 @@ SYSTEM_WORDS: dict[str, str] = {
 }
 OTHER_SYSTEM_WORDS = "HealthSpace"
 CLIENT_WORDS = "A clinical system"
+SHARE_CODE_WORDS = "A professional using a share code"
 
 ROLE_WORDS: dict[str, str] = {
     "clinician": "Clinician",
@@ -218,8 +231,35 @@ def access_entry_for_patient(*, patient_id: uuid.UUID, event_id: int) -> AccessE
 _FIELDS = ("id", "occurred_at", "actor", "action", "outcome", "reason", "detail")
 
 
+def _code_id(actor: str) -> uuid.UUID | None:
+    """``share-code:code:<uuid>`` -> the code's id; anything else -> None."""
+    kind, _, rest = actor.partition(":")
+    if kind != "share-code" or not rest.startswith("code:"):
+        return None
+    try:
+        return uuid.UUID(rest.removeprefix("code:"))
+    except ValueError:
+        return None
+
+
+def share_code_viewers(ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str, str]]:
+    """Share code id -> (the name and organisation the professional typed, their kind of
+    profession), one query. The typed words stay in the code's row, not in the chain."""
+    if not ids:
+        return {}
+    from healthspace.consent.models import ShareCode  # consent sits above audit
+
+    return {
+        c.pk: (c.viewer_name, c.viewer_organisation, c.get_profession_display())
+        for c in ShareCode.objects.filter(pk__in=ids).only(
+            "id", "viewer_name", "viewer_organisation", "profession"
+        )
+    }
+
+
 def _describe(rows: list[AuditEvent], patient_id: uuid.UUID) -> list[AccessEntry]:
     users = _users_by_id({uid for r in rows if (uid := _user_id(r.actor)) is not None})
+    viewers = share_code_viewers({cid for r in rows if (cid := _code_id(r.actor)) is not None})
     organisations = organisation_names(
         {
             d["org"]
@@ -227,7 +267,7 @@ def _describe(rows: list[AuditEvent], patient_id: uuid.UUID) -> list[AccessEntry
             if isinstance(d := r.detail, dict) and isinstance(d.get("org"), str)
         }
     )
-    return [_entry(r, users, patient_id, organisations) for r in rows]
+    return [_entry(r, users, patient_id, organisations, viewers) for r in rows]
 
 
 def organisation_names(codes: set[str]) -> dict[str, str]:
@@ -265,6 +305,7 @@ def _entry(
     users: dict[int, object],
     patient_id: uuid.UUID,
     organisations: dict[str, str],
+    viewers: dict[uuid.UUID, tuple[str, str, str]] | None = None,
 ) -> AccessEntry:
     kind = event.actor.split(":", 1)[0]
     uid = _user_id(event.actor)
@@ -302,6 +343,13 @@ def _entry(
     elif kind == "system":
         purpose = event.actor.split(":")[-1]
         who = SYSTEM_WORDS.get(purpose, OTHER_SYSTEM_WORDS)
+    elif kind == "share-code":  # a professional who typed the patient's share code
+        name, org, profession = (viewers or {}).get(_code_id(event.actor), ("", "", ""))
+        if event.outcome == "denied":  # someone tried a used or cancelled code: not the
+            name = org = ""  # professional who used it, whose words are on the code
+        who = name or SHARE_CODE_WORDS
+        organisation = org
+        roles = (f"{profession}, using a share code",) if profession else ("Using a share code",)
     elif kind == "client":  # a system client of an organisation (FHIR API)
         who = CLIENT_WORDS
         code = event.detail.get("org") if isinstance(event.detail, dict) else None

@@ -20,6 +20,10 @@ class PrivacyCase(models.Model):
             "self-claimed-relationship",
             "Access on a self-claimed relationship to review",
         )
+        SHARING_PAUSED = (
+            "sharing-paused",
+            "Patient paused all sharing: they may be under pressure to share",
+        )
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"

@@ -359,6 +359,8 @@ def _who(label: str, users: dict[int, object], patient_id: uuid.UUID | None) -> 
         return (user.get_full_name().strip() if user is not None else "") or SOMEONE
     if kind == "staff":
         return (user.get_full_name().strip() if user is not None else "") or SOME_STAFF
+    if kind == "share-code":
+        return "A professional using the patient's share code"
     return OTHER_SYSTEM_WORDS
 
 

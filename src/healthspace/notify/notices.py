@@ -20,6 +20,7 @@ class Notice(StrEnum):
     APPOINTMENT_REMINDER = "appointment-reminder"
     CORRECTION_ANSWERED = "correction-answered"
     STAFF_VIEWED_RECORD = "staff-viewed-record"
+    RECORD_SHARED_WITH_YOU = "record-shared-with-you"
     SERVICE_CLOSING = "service-closing"
 
 
@@ -70,6 +71,16 @@ TEXTS: dict[Notice, NoticeText] = {
             "on the same page."
         ),
         path="/record/access/who-has-looked/",
+    ),
+    # no name, no sections: whoever reads the inbox learns only that something was shared
+    Notice.RECORD_SHARED_WITH_YOU: NoticeText(
+        subject="Someone has shared their HealthSpace record with you",
+        body=(
+            "Someone has shared part of their health record with you in HealthSpace, or "
+            "a GP practice has approved your request to act for someone.\n\n"
+            "Log in to see who and what, and to accept or decline: {link}"
+        ),
+        path="/shared/",
     ),
     # the link: ops.lifecycle.EXPORT_PATH (where people download their information)
     Notice.SERVICE_CLOSING: NoticeText(

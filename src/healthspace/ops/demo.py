@@ -249,7 +249,29 @@ def ensure_demo_portal(email: str) -> bool:
     )
     if actor.patient_id is not None:
         _demo_conversation(actor, user.pk)
+        _demo_sharing(actor, user.pk)
     return True
+
+
+def _demo_sharing(patient_actor, user_id: int) -> None:
+    """Demo patient 1 shares medications, allergies and their readings with demo patient
+    2 (say, a daughter who helps with their medicines) for three months; patient 2 has
+    accepted, so logging in as patient 2 shows "Records shared with you"."""
+    from datetime import timedelta
+
+    from healthspace.consent.sharing import services as sharing
+
+    grantee = get_user_model().objects.filter(username=f"patient2@{DEMO_DOMAIN}").first()
+    if grantee is None:
+        return
+    grant = sharing.grant_create(
+        actor=patient_actor,
+        user_id=user_id,
+        email=grantee.username,
+        sections=["medications", "allergies", "organiser"],
+        until=now().date() + timedelta(days=90),
+    )
+    sharing.grant_answer(user=grantee, grant_id=grant.id, accept=True)
 
 
 def _demo_conversation(patient_actor, user_id: int) -> None:

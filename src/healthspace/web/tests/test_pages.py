@@ -132,6 +132,12 @@ def test_no_patient_page_takes_a_record_id_from_the_url():
             # A request sent to a practice: access.decide answers for its clinicians only,
             # and audits every refusal in the patient's trail (corrections/tests).
             names -= {"request_id"}
+        elif route.startswith(("record/sharing/", "shared/", "staff/proxies/")):
+            # A grant or share code is looked up within the session's own record (the
+            # patient's), the session's own grants (the grantee, checked live on every
+            # request) or the staff member's own practice (decide() with care team), so
+            # another's id is the same 404 as a made-up one (consent/sharing/tests).
+            names -= {"grant_id", "code_id"}
         elif route.startswith(("record/corrections/", "record/additions/")):
             names -= OWN_RECORD_PARTS
         elif route.startswith("staff/"):
