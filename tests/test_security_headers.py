@@ -161,7 +161,9 @@ def _urls(values: dict) -> list[str]:
 def _missing(response) -> list[str]:
     csp = response.get("Content-Security-Policy", "")
     wrong = []
-    if "frame-ancestors 'none'" not in csp or "default-src 'self'" not in csp:
+    # downloads (attachments, exports) are stricter still: default-src 'none' and a sandbox
+    strict_enough = "default-src 'self'" in csp or "default-src 'none'" in csp
+    if "frame-ancestors 'none'" not in csp or not strict_enough:
         wrong.append(f"CSP {csp!r}")
     if response.get("X-Frame-Options") != "DENY":
         wrong.append("X-Frame-Options")
