@@ -176,6 +176,9 @@ GRID = [
     ("GET", "/fhir/R4/AuditEvent?patient={p}", set()),
     ("GET", "/fhir/R4/$export", set()),
     ("GET", "/fhir/R4/Group/Y00001/$export", set()),
+    # usage statistics: operators only, aggregates about no patient (docs/statistics.md)
+    ("GET", "/operator/statistics/", {"operator"}),
+    ("GET", "/operator/statistics/?month=2026-10", {"operator"}),
     # last: recording an answer changes what the pages above allow
     ("POST", "/staff/patient/{p}/permission/", {"clinician", "clinician-given"}),
 ]  # fmt: skip
