@@ -34,12 +34,17 @@ from healthspace.audit.models import AuditEvent
 from healthspace.audit.services import access_checked, audit_record
 from healthspace.core.clock import now
 from healthspace.core.errors import InvalidInput, Refused
+from healthspace.ops.models import MonthlyUsage
 
 SUPPRESSED = "<10"  # a count from 1 to 9
 WITHHELD = "*"  # withheld so that a suppressed count cannot be worked out from the others
 SMALL = 10
 TREND_MONTHS = 12  # the monthly table: the month asked for and the 11 before it
-QUERIES = 6  # what ``usage_compute`` costs, whatever the size of the trail (tested)
+# What ``usage_compute`` costs, whatever the size of the trail (tested): 6 queries when
+# the 12 months of the table are kept (MonthlyUsage); otherwise one more to count the
+# others and one to keep those that have ended.
+QUERIES = 6
+QUERIES_MAX = 8
 
 REGISTRATION_ROUTES = {
     "online": Action.LINKAGE_VERIFY,  # linkage details from the practice, entered online
@@ -160,10 +165,9 @@ MONTHLY_FIGURES = (
 
 
 def usage_compute(month: date) -> Usage:
-    """Every figure for ``month`` (and the monthly table ending with it), in ``QUERIES``
-    queries. Call through ``usage_report``, which asks decide() and audits."""
+    """Every figure for ``month`` (and the monthly table ending with it), in ``QUERIES`` to
+    ``QUERIES_MAX`` queries. Call through ``usage_report``, which asks decide() and audits."""
     start, end = month_start(month), month_start(month_add(month, 1))
-    trend_start = month_start(month_add(month, 1 - TREND_MONTHS))
     in_month = Q(occurred_at__gte=start, occurred_at__lt=end)
 
     # 1. accounts now, by type (a basic account has no linked record)
@@ -171,35 +175,21 @@ def usage_compute(month: date) -> Usage:
         total=Count("id"), verified=Count("id", filter=Q(user__patient_link__isnull=False))
     )
 
-    # 2. the monthly table: one GROUP BY (month, action) over the index range
-    monthly = {
-        month_key(month_add(month, i - TREND_MONTHS + 1)): dict.fromkeys(MONTHLY_FIGURES, 0)
-        for i in range(TREND_MONTHS)
-    }
-    rows = monthly_rows(trend_start, end)
-    for row in rows:
-        figures = monthly.get(month_key(row["month"]))
-        if figures is None:
-            continue
-        action = row["action"]
-        if action == Action.LINKAGE_VERIFY:
-            figures["registrations_online"] += row["n"]
-        elif action == Action.ACCOUNT_LINK_IN_PERSON:
-            figures["registrations_in_person"] += row["n"]
-        elif action == Action.VIEW_SCR:
-            figures["scr_views_by_patients"] += row["patients"]
-            figures["scr_views_by_staff"] += row["staff"]
-        elif action == Action.EMERGENCY_ACCESS:
-            figures["emergency_accesses"] += row["n"]
-        elif action == Action.PERMISSION_RECORD:
-            figures["permission_refusals"] += row["refused"]
-        elif action in (Action.EXPORT_RECORD, Action.ORGANISER_EXPORT):
-            figures["exports"] += row["patients"]
-        elif action == Action.READINGS_SHARE:
-            figures["shares"] += row["patients"]
-        elif action == Action.MESSAGE_SEND:
-            figures["messages_from_patients"] += row["patients"]
-            figures["messages_from_staff"] += row["staff"]
+    # 2. the monthly table: closed months already counted are read from MonthlyUsage; the
+    #    rest (usually only the month in progress) with one GROUP BY (month, action) over
+    #    the index range, and the closed ones among them kept for next time
+    keys = [month_add(month, i - TREND_MONTHS + 1) for i in range(TREND_MONTHS)]
+    kept = {row.month: row.figures for row in MonthlyUsage.objects.filter(month__in=keys)}
+    monthly = {month_key(m): {**dict.fromkeys(MONTHLY_FIGURES, 0), **kept.get(m, {})} for m in keys}
+    missing = [m for m in keys if m not in kept]
+    if missing:
+        _count_months(monthly, missing, end)
+        t = now()
+        closed = [m for m in missing if month_start(month_add(m, 1)) <= t]
+        MonthlyUsage.objects.bulk_create(
+            [MonthlyUsage(month=m, figures=monthly[month_key(m)], computed_at=t) for m in closed],
+            ignore_conflicts=True,
+        )
 
     # 3. distinct patient accounts active, and who viewed their record, this month
     active = AuditEvent.objects.filter(
@@ -275,6 +265,36 @@ def usage_compute(month: date) -> Usage:
         median_days_to_first_view=statistics.median(waits) if waits else None,
         annual_cost_gbp=settings.HEALTHSPACE_ANNUAL_COST_GBP,
     )
+
+
+def _count_months(monthly: dict[str, dict[str, int]], months: list[date], end: datetime) -> None:
+    """Count ``months`` (oldest first, all before ``end``) into ``monthly``, in one query
+    from the first of them to ``end``; months in between that were kept are left alone."""
+    wanted = {month_key(m) for m in months}
+    for row in monthly_rows(month_start(months[0]), end):
+        key = month_key(row["month"])
+        figures = monthly.get(key)
+        if figures is None or key not in wanted:
+            continue
+        action = row["action"]
+        if action == Action.LINKAGE_VERIFY:
+            figures["registrations_online"] += row["n"]
+        elif action == Action.ACCOUNT_LINK_IN_PERSON:
+            figures["registrations_in_person"] += row["n"]
+        elif action == Action.VIEW_SCR:
+            figures["scr_views_by_patients"] += row["patients"]
+            figures["scr_views_by_staff"] += row["staff"]
+        elif action == Action.EMERGENCY_ACCESS:
+            figures["emergency_accesses"] += row["n"]
+        elif action == Action.PERMISSION_RECORD:
+            figures["permission_refusals"] += row["refused"]
+        elif action in (Action.EXPORT_RECORD, Action.ORGANISER_EXPORT):
+            figures["exports"] += row["patients"]
+        elif action == Action.READINGS_SHARE:
+            figures["shares"] += row["patients"]
+        elif action == Action.MESSAGE_SEND:
+            figures["messages_from_patients"] += row["patients"]
+            figures["messages_from_staff"] += row["staff"]
 
 
 def monthly_rows(start: datetime, end: datetime):

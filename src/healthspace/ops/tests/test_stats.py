@@ -27,6 +27,7 @@ from healthspace.audit.verify import verify_database
 from healthspace.core.nhs_numbers import format_spaced
 from healthspace.ops import stats
 from healthspace.ops.demo import ensure_demo_logins
+from healthspace.ops.models import MonthlyUsage
 from healthspace.records.models import Patient
 from healthspace.staff import selectors as staff_selectors
 from healthspace.staff import services as staff_services
@@ -254,11 +255,32 @@ def test_the_query_count_does_not_grow_with_the_trail(volume, django_assert_num_
           detail={"answer": "refused", "roles": ["clinician"], "org": "Y00001"})  # fmt: skip
     _bulk(volume // 4, month=10, action="linkage.verify")
     _bulk(volume, month=9)
-    with django_assert_num_queries(stats.QUERIES):
+    with django_assert_num_queries(stats.QUERIES_MAX):  # counts 12 months, keeps them
         usage = stats.usage_compute(OCTOBER)
     assert usage.monthly["2026-10"]["scr_views_by_patients"] == volume
     assert usage.monthly["2026-10"]["permission_refusals"] == volume // 4
     assert usage.monthly["2026-09"]["scr_views_by_patients"] == volume
+    assert MonthlyUsage.objects.count() == stats.TREND_MONTHS
+    with django_assert_num_queries(stats.QUERIES):  # the table read from the kept months
+        again = stats.usage_compute(OCTOBER)
+    assert again == usage
+
+
+def test_ended_months_are_kept_and_the_month_in_progress_is_always_counted():
+    _bulk(12, month=10)
+    with time_machine.travel(at(15, 11), tick=False):
+        _bulk(11, month=11)
+        first = stats.usage_compute(NOVEMBER)
+        assert (
+            list(MonthlyUsage.objects.values_list("month", flat=True).order_by("month"))[-1]
+            == OCTOBER
+        )  # November has not ended: not kept
+        _bulk(5, month=11)  # November goes on
+        later = stats.usage_compute(NOVEMBER)
+    assert first.monthly["2026-10"]["scr_views_by_patients"] == 12
+    assert first.monthly["2026-11"]["scr_views_by_patients"] == 11
+    assert later.monthly["2026-11"]["scr_views_by_patients"] == 16
+    assert later.monthly["2026-10"] == first.monthly["2026-10"]
 
 
 def test_the_monthly_counts_read_the_action_time_index():
