@@ -200,6 +200,9 @@ GRID = [
     ("GET", "/staff/proxies/{y}/", TEAM),
     ("POST", "/record/sharing/codes/{s}/cancel/", {"owner"}, {}),
     ("POST", "/record/sharing/{g}/stop/", {"owner"}, {}),
+    # usage statistics: operators only, aggregates about no patient (docs/statistics.md)
+    ("GET", "/operator/statistics/", {"operator"}),
+    ("GET", "/operator/statistics/?month=2026-10", {"operator"}),
     # last: recording an answer changes what the pages above allow
     ("POST", "/staff/patient/{p}/permission/", {"clinician", "clinician-given"}),
 ]  # fmt: skip

@@ -85,6 +85,8 @@ class Action(StrEnum):
     PROXY_DECIDE = "proxy.decide"  # the practice approves, refuses or ends a proxy
     # closing the account: its own data crypto-shredded (portability; basic accounts too)
     ACCOUNT_CLOSE = "account.close"
+    # usage statistics (ops): aggregate counts over the audit trail, about no patient
+    STATS_VIEW = "stats.view"
 
 
 # Commands an operator runs on the server, and what each may do.
@@ -98,6 +100,8 @@ SYSTEM_PURPOSES: dict[str, frozenset[Action]] = {
     # the background worker (`healthspace worker`): appointment reminders, which carry a
     # date and time and never the appointment's details
     "reminders": frozenset({Action.REMINDER_SEND}),
+    # `healthspace stats`: aggregate usage figures, small numbers suppressed
+    "stats": frozenset({Action.STATS_VIEW}),
 }
 
 
@@ -227,7 +231,7 @@ def decide(
     if actor.kind == "patient":
         return _patient(actor, action, patient_id, section, context)
     if actor.kind == "staff":
-        return _staff(actor, action, section, context)
+        return _staff(actor, action, patient_id, section, context)
     if actor.kind == "share-code":
         return _share_code(action, section, context)
     return DENY_NO_RELATIONSHIP
@@ -337,9 +341,19 @@ MESSAGE_STAFF_ACTIONS = frozenset({Action.MESSAGE_VIEW, Action.MESSAGE_SEND, Act
 
 
 def _staff(
-    actor: Actor, action: Action, section: str | None, context: AccessContext | None
+    actor: Actor,
+    action: Action,
+    patient_id: uuid.UUID | None,
+    section: str | None,
+    context: AccessContext | None,
 ) -> Decision:
     roles = actor.roles
+    if action == Action.STATS_VIEW:
+        # aggregate figures, never about one patient: the operator's (who sees no patient
+        # data at all) and nobody else's
+        if Role.OPERATOR in roles and patient_id is None:
+            return Decision(True, "operator-aggregate-statistics", (AUDIT,))
+        return Decision(False, "not-an-operator")
     if action in PRIVACY_OFFICER_ACTIONS:
         # cases, alerts and consent requests: the privacy officer's, about any record
         # (they are the service's check on everyone else); no clinical content comes with it

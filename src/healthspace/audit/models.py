@@ -27,7 +27,12 @@ class AuditEvent(models.Model):
 
     class Meta:
         db_table = "audit_event"
-        indexes = [models.Index(fields=["patient_id", "-occurred_at"], name="audit_patient_ts")]
+        indexes = [
+            models.Index(fields=["patient_id", "-occurred_at"], name="audit_patient_ts"),
+            # usage statistics (ops.stats): counts of one action over a month are a range
+            # of this index, never a scan of the whole trail
+            models.Index(fields=["action", "occurred_at"], name="audit_action_ts"),
+        ]
         constraints = [
             # Also the index the verifier walks (chain_key, seq) and the guard that two
             # concurrent writers can never both append link N to one chain.

@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import sys
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 TRUE = {"1", "true", "yes", "on"}
@@ -36,6 +37,20 @@ def get(name: str, default: str | None = None) -> str | None:
 def get_bool(name: str, default: bool) -> bool:
     value = get(name)
     return default if value is None else value.strip().lower() in TRUE
+
+
+def get_decimal(name: str) -> Decimal | None:
+    """A non-negative amount (e.g. pounds), or None when unset."""
+    value = get(name)
+    if value is None:
+        return None
+    try:
+        amount = Decimal(value.strip().replace(",", "").removeprefix("£"))
+    except InvalidOperation:
+        raise ConfigurationError(f"{name} must be an amount such as 250000") from None
+    if not amount.is_finite() or amount < 0:
+        raise ConfigurationError(f"{name} must be an amount such as 250000")
+    return amount
 
 
 def get_int(name: str, default: int) -> int:

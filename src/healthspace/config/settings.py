@@ -304,6 +304,9 @@ HEALTHSPACE_CLOSURE_REMINDER_BATCH = env.get_int("HEALTHSPACE_CLOSURE_REMINDER_B
 HEALTHSPACE_CLOSURE_REPORT_DIR = Path(
     env.get("HEALTHSPACE_CLOSURE_REPORT_DIR", str(DATA_DIR / "closure"))
 )
+# Usage statistics (docs/statistics.md): the service's annual cost in pounds, to show the
+# cost per Summary Care Record view. Unset: no cost figure.
+HEALTHSPACE_ANNUAL_COST_GBP = env.get_decimal("HEALTHSPACE_ANNUAL_COST_GBP")
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "Europe/London"

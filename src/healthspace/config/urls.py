@@ -21,5 +21,6 @@ urlpatterns = [
     path("staff/messages/", include("healthspace.staff.inbox_urls")),
     path("staff/corrections/", include("healthspace.staff.corrections_urls")),
     path("staff/", include("healthspace.staff.urls")),
+    path("operator/statistics/", include("healthspace.ops.urls")),
     path("operator/admin/", admin.site.urls),
 ]

@@ -42,6 +42,7 @@ DEMO_STAFF: list[tuple[str, tuple[str, ...], tuple[str, str] | None]] = [
     ("a-and-e", (Role.CLINICIAN,), ("RXD01", "Riverside Hospital Emergency Department")),
     ("clerk", (Role.REGISTRATION_CLERK,), None),
     ("privacy", (Role.PRIVACY_OFFICER,), None),
+    ("operator", (Role.OPERATOR,), None),  # usage statistics: /operator/statistics/
 ]
 
 
@@ -272,6 +273,25 @@ def _demo_sharing(patient_actor, user_id: int) -> None:
         until=now().date() + timedelta(days=90),
     )
     sharing.grant_answer(user=grantee, grant_id=grant.id, accept=True)
+
+
+def ensure_demo_usage(emails: list[str]) -> int:
+    """Some history for the usage statistics (docs/statistics.md): each demo patient with a
+    record looks at it a few times, through the same selector as the web page (decided and
+    audited). Call once, on the first run. Returns the number of views made."""
+    from healthspace.accounts.actors import actor_for_user
+    from healthspace.records.selectors import scr_for
+
+    views = 0
+    users = get_user_model().objects.filter(username__in=emails).order_by("username")
+    for times, user in zip((3, 2, 1), users, strict=False):
+        actor = actor_for_user(user)
+        if actor.patient_id is None:
+            continue
+        for _ in range(times):
+            scr_for(actor=actor, patient_id=actor.patient_id)
+            views += 1
+    return views
 
 
 def _demo_conversation(patient_actor, user_id: int) -> None:

@@ -66,3 +66,21 @@ class ClosureReminder(models.Model):
 
     def __str__(self) -> str:
         return f"closure reminder {self.campaign_id} to user {self.user_id}"
+
+
+class MonthlyUsage(models.Model):
+    """The monthly counts of one closed calendar month (ops.stats, docs/statistics.md),
+    kept once computed: a month that has ended gets no new events (each is written at the
+    time of its action), so its counts never change and the 12-month table reads these rows
+    instead of counting a year of the trail again. Aggregate counts only, never suppressed
+    here (suppression is applied when they are shown); no patient, account or person."""
+
+    month = models.DateField(unique=True)  # the first day of the month
+    figures = models.JSONField()  # figure name -> count (ops.stats.MONTHLY_FIGURES)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "ops_monthly_usage"
+
+    def __str__(self) -> str:
+        return f"usage of {self.month:%Y-%m}"

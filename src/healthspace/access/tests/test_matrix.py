@@ -71,6 +71,7 @@ STAFF = {
     "operator": {Role.OPERATOR},
 }
 STAFF_ACTIONS = [
+    Action.STATS_VIEW,  # about one patient: nobody (aggregates only, below)
     Action.VIEW_SCR,
     Action.VIEW_DEMOGRAPHICS,
     Action.EXPORT_RECORD,
@@ -181,7 +182,7 @@ CASES = list(
 
 
 def test_the_matrix_covers_every_combination():
-    assert len(CASES) == 6 * 30 * 7 * 3 * 5 * 2 * 2 == 75600
+    assert len(CASES) == 6 * 31 * 7 * 3 * 5 * 2 * 2 == 78120
 
 
 @pytest.mark.parametrize("name", list(STAFF))
@@ -301,6 +302,20 @@ def test_the_organiser_is_the_accounts_own_verified_or_not(action):
     clinician = Actor("staff", "user:1", roles=frozenset({Role.CLINICIAN}))
     context = AccessContext(portal_owner="user:1", relationship=Relationship.CARE_TEAM)
     assert not decide(clinician, action, None, None, context).allowed
+
+
+def test_usage_statistics_are_the_operators_and_about_no_patient():
+    # aggregate figures: operators (who see no patient data) and the stats command only
+    for name, roles in STAFF.items():
+        actor = Actor("staff", f"user:{name}", roles=frozenset(roles))
+        assert decide(actor, Action.STATS_VIEW, None).allowed == (Role.OPERATOR in roles)
+        assert not decide(actor, Action.STATS_VIEW, uuid.uuid4(), None, AccessContext()).allowed
+    assert decide(Actor.system("stats"), Action.STATS_VIEW, None).allowed
+    for action in Action:
+        if action != Action.STATS_VIEW:
+            assert not decide(Actor.system("stats"), action, uuid.uuid4()).allowed
+    for who in (Actor("patient", "user:9", patient_id=uuid.uuid4()), Actor.anonymous()):
+        assert not decide(who, Action.STATS_VIEW, None).allowed
 
 
 def test_the_worker_sends_reminders_and_nothing_else():

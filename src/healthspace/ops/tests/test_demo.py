@@ -11,6 +11,7 @@ from healthspace.accounts.models import PatientLink
 from healthspace.audit.verify import verify_database
 from healthspace.consent.selectors import consent_state_for
 from healthspace.messaging.models import Thread
+from healthspace.ops import stats
 from healthspace.organiser.models import Appointment, Reading
 from healthspace.records.models import Origin, ScrItem
 
@@ -25,6 +26,12 @@ def test_up_without_serving_sets_up_logins_and_a_lived_in_organiser_once(
     out = capsys.readouterr().out
     assert "DEMO LOGINS" in out and "patient1@demo.healthspace.test" in out
     assert "Demo health organiser" in out
+    # the usage statistics have something to show, and an operator to show it to
+    assert "operator@demo.healthspace.test" in out and "/operator/statistics/" in out
+    this_month = stats.month_parse("")
+    usage = stats.usage_compute(this_month)
+    assert usage.monthly[stats.month_key(this_month)]["scr_views_by_patients"] == 6
+    assert usage.patients_viewed == 3 and usage.patients_viewed_more_than_once == 2
 
     link = PatientLink.objects.get(user__username="patient1@demo.healthspace.test")
     readings = Reading.objects.filter(owner=link.user)

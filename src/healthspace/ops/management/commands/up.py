@@ -11,7 +11,12 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from healthspace.config import env
-from healthspace.ops.demo import ensure_demo_logins, ensure_demo_portal, load_demo_records
+from healthspace.ops.demo import (
+    ensure_demo_logins,
+    ensure_demo_portal,
+    ensure_demo_usage,
+    load_demo_records,
+)
 
 
 class Command(BaseCommand):
@@ -73,6 +78,12 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"Demo health organiser, appointment, access need and a conversation with the practice for {logins[0].email}."
                 )
+                patients = [login.email for login in logins if login.role == "patient"]
+                ensure_demo_usage(patients)
+                self.stdout.write(
+                    "Demo usage statistics: the operator login sees them at "
+                    "/operator/statistics/ (or run `healthspace stats`)."
+                )
             self.stdout.write(
                 "  Download your data (FHIR, patient summary, SCR printout, readings) or close "
                 "an account: /account/your-data/ and /account/close/ (downloads are built by "
@@ -93,7 +104,7 @@ class Command(BaseCommand):
                     )
             self.stdout.write(
                 "  The others set up a second factor (passkey or app) at their first login;\n"
-                "  staff (clinician, a-and-e, clerk, privacy) register a passkey, then use\n"
+                "  staff (clinician, a-and-e, clerk, privacy, operator) register a passkey, then use\n"
                 "  http://127.0.0.1:PORT/staff/ to find a patient by NHS number and date of birth.".replace(
                     "PORT", str(port)
                 )
