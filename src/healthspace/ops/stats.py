@@ -62,6 +62,7 @@ MONTHLY_ACTIONS = sorted(
         Action.EXPORT_RECORD,
         Action.ORGANISER_EXPORT,
         Action.READINGS_SHARE,
+        Action.SHARING_GRANT,
         Action.MESSAGE_SEND,
     }
 )
@@ -290,7 +291,9 @@ def _count_months(monthly: dict[str, dict[str, int]], months: list[date], end: d
             figures["permission_refusals"] += row["refused"]
         elif action in (Action.EXPORT_RECORD, Action.ORGANISER_EXPORT):
             figures["exports"] += row["patients"]
-        elif action == Action.READINGS_SHARE:
+        elif action in (Action.READINGS_SHARE, Action.SHARING_GRANT):
+            # readings shared with the care team; a record shared with another account
+            # or a one-time share code made for a professional (consent.sharing)
             figures["shares"] += row["patients"]
         elif action == Action.MESSAGE_SEND:
             figures["messages_from_patients"] += row["patients"]

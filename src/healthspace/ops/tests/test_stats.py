@@ -224,7 +224,7 @@ def _bulk(n: int, *, month: int, action: str = "scr.view", actor=None, **fields)
             patient_id=fields.get("patient_id", uuid.uuid4()),
             actor=actor or f"patient:user:{100000 + i % max(1, n // 2)}",
             action=action,
-            outcome="success",
+            outcome=fields.get("outcome", "success"),
             reason=fields.get("reason", "own-record"),
             detail=fields.get("detail", {}),
             chain_key=f"bulk-{uuid.uuid4()}",
@@ -246,6 +246,14 @@ def test_larger_counts_are_shown_and_the_registration_route_total_does_not_leak(
     assert figures["this_month"]["patients_who_viewed_more_than_once"] == 12
     october = next(r for r in figures["months"] if r["month"] == "2026-10")
     assert october["registrations"] == {"online": "*", "in_person": "<10", "total": 15}
+
+
+def test_shares_count_readings_shared_grants_and_share_codes():
+    _bulk(7, month=10, action="organiser.share", reason="own-account")
+    _bulk(5, month=10, action="sharing.grant", reason="own-record")
+    _bulk(4, month=10, action="sharing.grant", reason="own-record", outcome="refused")
+    october = stats.published(stats.usage_compute(OCTOBER))["this_month"]
+    assert october["shares"] == 12
 
 
 @pytest.mark.parametrize("volume", [40, 400])
