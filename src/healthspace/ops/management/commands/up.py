@@ -80,6 +80,11 @@ class Command(BaseCommand):
                 )
                 patients = [login.email for login in logins if login.role == "patient"]
                 ensure_demo_usage(patients)
+                if len(logins) > 1 and logins[1].role == "patient":
+                    self.stdout.write(
+                        f"  {logins[0].email} shares medications, allergies and readings "
+                        f"with {logins[1].email} (Records shared with you: /shared/)."
+                    )
                 self.stdout.write(
                     "Demo usage statistics: the operator login sees them at "
                     "/operator/statistics/ (or run `healthspace stats`)."
