@@ -285,7 +285,7 @@ class Journey:
         if unchecked:
             problems.append("pages loaded but never checked with axe:\n  " + "\n  ".join(unchecked))
         assert not problems, (
-            f"journey {self.name!r}: serious or critical accessibility violations "
+            f"journey {self.name!r} failed its accessibility checks "
             f"(screenshots in {self.folder}):\n" + "\n".join(problems)
         )
 

@@ -447,3 +447,38 @@ def test_carer_is_granted_sections_views_them_and_is_refused_after_revocation(
     j.check(owner, "who has looked")
 
     j.finish()
+
+
+# --- the checker itself ------------------------------------------------------------------
+
+
+def test_a_journey_fails_on_a_serious_violation_and_on_a_page_left_unchecked(
+    axe_strict_contexts, journey, live_server: Any, tmp_path, monkeypatch
+):
+    """The journeys above pass only because their pages are accessible, not because the
+    check cannot fail: an image with no text alternative (critical in axe-core) and a page
+    nobody checked each make ``finish`` fail, saying which and where."""
+    monkeypatch.setenv("HEALTHSPACE_ARTIFACTS_DIR", str(tmp_path))
+    context = axe_strict_contexts()
+    context.route(
+        "**/not-a-healthspace-page/",
+        lambda route: route.fulfill(
+            content_type="text/html",
+            body='<!doctype html><html lang="en"><title>Broken</title>'
+            '<main><h1>Broken</h1><img src="/static/missing.png"></main></html>',
+        ),
+    )
+    j = journey("harness")
+    page = j.watch(context.new_page(), "someone")
+    page.goto("/not-a-healthspace-page/")
+    violations = j.check(page, "broken")
+    assert "image-alt" in {v["id"] for v in violations}
+    page.goto("/")  # loaded, never checked
+
+    with pytest.raises(AssertionError) as failed:
+        j.finish()
+    message = str(failed.value)
+    assert "image-alt (critical)" in message and "not-a-healthspace-page" in message
+    unchecked = re.escape(f"someone: {live_server.url}/") + r"\s"
+    assert re.search(r"pages loaded but never checked with axe:\s+" + unchecked, message)
+    assert (tmp_path / "screenshots" / "harness" / "01-broken.png").is_file()
