@@ -7,6 +7,7 @@ Needs /usr/bin/chromium (Debian package; browsers are never downloaded) and axe-
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -248,6 +249,7 @@ class Journey:
         self.found: dict[str, list[dict[str, Any]]] = {}
         self.screenshots: list[Path] = []
         self._last: dict[int, _Visit] = {}
+        self._pages: list[tuple[str, Any]] = []
 
     def watch(self, page: Any, who: str) -> Any:
         """Record every document ``page`` loads (not same-document moves such as #links)."""
@@ -258,7 +260,15 @@ class Journey:
             self._last[id(p)] = visit
 
         page.on("load", loaded)
+        self._pages.append((who, page))
         return page
+
+    def keep_failure_screenshots(self) -> None:
+        """The journey stopped: keep each person's page as it was (``failed-<who>.png``)."""
+        for who, page in self._pages:
+            # A page already closed has nothing to show; the test's own failure is the news.
+            with contextlib.suppress(Exception):
+                page.screenshot(path=str(self.folder / f"failed-{who}.png"), full_page=True)
 
     def check(self, page: Any, name: str) -> list[dict[str, Any]]:
         """axe-core on the page as it is now, and a full-page screenshot."""
@@ -290,7 +300,26 @@ class Journey:
         )
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    # Lets ``journey`` see, at teardown, whether the test itself failed.
+    report = yield
+    setattr(item, f"_report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def journey(request: pytest.FixtureRequest, axe) -> Callable[[str], Journey]:
-    """``journey("patient")``: a :class:`Journey` whose screenshots go under that name."""
-    return lambda name: Journey(name, axe)
+def journey(request: pytest.FixtureRequest, axe) -> Iterator[Callable[[str], Journey]]:
+    """``journey("patient")``: a :class:`Journey` whose screenshots go under that name.
+    When the test fails, each watched page is kept too, as the journey left it."""
+    started: list[Journey] = []
+
+    def start(name: str) -> Journey:
+        started.append(Journey(name, axe))
+        return started[-1]
+
+    yield start
+    report = getattr(request.node, "_report_call", None)
+    if report is not None and report.failed:
+        for journey in started:
+            journey.keep_failure_screenshots()
