@@ -366,8 +366,15 @@ def test_carer_is_granted_sections_views_them_and_is_refused_after_revocation(
     journey,
     demo_patient,  # noqa: F811
 ):
+    from django.core import mail
     from django.utils import timezone
 
+    from healthspace.records.models import Patient
+    from healthspace.vault.services import cipher_for
+
+    patient = Patient.objects.get(nhs_number=demo_patient.nhs_number)
+    resource = cipher_for(patient_id=patient.id).open_json(patient.resource, purpose="patient")
+    owner_name = resource["name"][0]["family"]
     _carer_account()
     j = journey("3-carer")
     owner = j.watch(axe_strict_contexts().new_page(), "patient")
@@ -393,13 +400,23 @@ def test_carer_is_granted_sections_views_them_and_is_refused_after_revocation(
     expect(owner.locator("table")).to_contain_text("waiting for them to accept")
     j.check(owner, "sharing, invitation sent")
 
-    # The carer, in their own browser, accepts and reads what was shared, and only that.
-    carer_context = axe_strict_contexts()
-    carer = j.watch(carer_context.new_page(), "carer")
-    password_step(j, carer, CARER_EMAIL, CARER_PASSWORD, "carer log in")
-    carer.wait_for_load_state()
-    j.check(carer, "carer logged in")
-    carer.goto("/shared/")
+    # The carer is told by email (whose record and what stay out of it), follows the link
+    # in their own browser, accepts, and reads what was shared, and only that.
+    mail.outbox.clear()
+    run_worker()
+    (notice,) = [m for m in mail.outbox if m.to == [CARER_EMAIL]]
+    for private in [owner_name, *demo_patient.allergies, *demo_patient.medications]:
+        assert private.lower() not in (notice.subject + notice.body).lower(), private
+    link = re.search(r"https?://[^/\s]+(/\S*)", notice.body).group(1)
+
+    carer = j.watch(axe_strict_contexts().new_page(), "carer")
+    carer.goto(link)
+    carer.wait_for_url(re.compile(r"/login/\?next="))
+    j.check(carer, "carer log in")
+    carer.locator("#id_username").fill(CARER_EMAIL)
+    carer.locator("#id_password").fill(CARER_PASSWORD)
+    submit_ok(carer, carer.get_by_role("button", name="Log in", exact=True).click)
+    carer.wait_for_url("**/shared/")
     expect(carer.get_by_role("heading", level=1)).to_have_text("Records shared with you")
     j.check(carer, "carer invitation")
     submit_ok(carer, carer.get_by_role("button", name=re.compile("^Accept")).click)
