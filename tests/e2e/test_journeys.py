@@ -6,9 +6,12 @@
 2. a clinician outside the patient's care team logs in with a passkey, finds the patient,
    says how they are involved, records the patient's permission and reads the record; the
    patient then sees that view in "Who has looked at your record";
-3. a patient shares two sections with a carer's account; the carer accepts and sees only
-   those, under the banner; the patient stops sharing and the carer's next request is
-   refused (and shows in the patient's trail).
+3. a patient shares two sections with a carer's account; the carer, emailed by the
+   worker, follows the link, accepts and sees only those, under the banner; the patient
+   stops sharing and the carer's next request is refused (and shows in the patient's
+   trail).
+
+The first story's order is the service's: a second factor comes before linking a record.
 
 Every page each story loads is checked with axe-core (WCAG 2.2 AA): no serious or
 critical violation, and no page left unchecked (``conftest.Journey``). Each check keeps a
@@ -29,15 +32,9 @@ import pytest
 
 from tests.e2e.test_identity_flow import RECORD_HEADING, submit_ok, virtual_authenticator
 from tests.e2e.test_pages import DEMO_TOTP_SECRET, demo_patient  # noqa: F401 (fixture)
-from tests.e2e.test_registration_to_record import (
-    EMAIL as NEW_PATIENT_EMAIL,
-)
-from tests.e2e.test_registration_to_record import (
-    PASSWORD as NEW_PATIENT_PASSWORD,
-)
-from tests.e2e.test_registration_to_record import (
-    _confirmation_path,
-)
+from tests.e2e.test_registration_to_record import EMAIL as NEW_PATIENT_EMAIL
+from tests.e2e.test_registration_to_record import PASSWORD as NEW_PATIENT_PASSWORD
+from tests.e2e.test_registration_to_record import _confirmation_path
 
 try:
     from playwright.sync_api import expect
