@@ -56,7 +56,10 @@ AUDIT_VIEW = Action.ACCESS_LOG_VIEW
 class HistoryPage:
     entries: list[AccessEntry]
     older_before: int | None  # cursor for the "Older" link; None on the last page
-    reported: frozenset[int]  # event ids with an open case already
+    reported: frozenset[int]  # event ids the patient told us about (an open case)
+    # event ids with an open case a rule raised (emergency access, a self-claimed
+    # relationship): under review, but the patient did not report them
+    under_review: frozenset[int] = frozenset()
 
 
 def own_access_history(
@@ -69,12 +72,12 @@ def own_access_history(
         raise NotFound(NOT_FOUND_MESSAGE)
     with transaction.atomic():
         entries = access_history_for_patient(patient_id=patient_id, limit=limit + 1, before=before)
-        reported = frozenset(
+        open_cases = dict(
             PrivacyCase.objects.filter(
                 patient_id=patient_id,
                 status=PrivacyCase.Status.OPEN,
                 audit_event_id__in=[e.id for e in entries],
-            ).values_list("audit_event_id", flat=True)
+            ).values_list("audit_event_id", "kind")
         )
         audit_record(
             actor=actor,
@@ -89,7 +92,12 @@ def own_access_history(
     return HistoryPage(
         entries=entries,
         older_before=entries[-1].id if more and entries else None,
-        reported=reported,
+        reported=frozenset(
+            event for event, kind in open_cases.items() if kind == PrivacyCase.Kind.NOT_RECOGNISED
+        ),
+        under_review=frozenset(
+            event for event, kind in open_cases.items() if kind != PrivacyCase.Kind.NOT_RECOGNISED
+        ),
     )
 
 
