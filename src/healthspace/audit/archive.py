@@ -139,7 +139,8 @@ def _export_and_drop(
     # Serialise archives and checkpoints: the boundaries read now must be the latest.
     AuditCheckpoint.objects.select_for_update().order_by("-pk").first()
     previous = verify.archive_boundaries(_Boundaries(), {checkpoints.key_id(public): public})
-    union = " UNION ALL ".join(f'SELECT {", ".join(FIELDS)} FROM "{p.name}"' for p in targets)  # noqa: S608 (names are constants or partition names matched by a regex)
+    union = " UNION ALL ".join(f'SELECT {", ".join(FIELDS)} FROM "{p.name}"' for p in targets)
+    _refuse_overlap(union)  # noqa: S608 (names are constants or partition names matched by a regex)
     sha = hashlib.sha256()
     boundaries: dict[str, list] = {}
     events = 0
@@ -184,7 +185,6 @@ def _export_and_drop(
         os.fsync(out.fileno())
     if events == 0:
         raise ArchiveRefused(f"the partitions before {before:%Y-%m} hold no events")
-    _refuse_overlap(union)
     digest = sha.hexdigest()
     heads = dict(boundaries)
     heads[f"{verify.ARCHIVE_PREFIX}{before:%Y-%m}"] = [events, digest]

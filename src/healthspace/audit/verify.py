@@ -196,6 +196,7 @@ def verify(
     found: list[tuple[tuple[int, int], Problem]] = []
     # Chains whose first links were archived start from the signed boundary, not seq 1.
     boundaries = archive_boundaries(store, public_keys, found)
+    walked: set[str] = set()  # archived chains that still have events
     pending: list[_Chain] = []
     matched_heads = 0
 
@@ -225,6 +226,7 @@ def verify(
             report.chains += 1
             boundary = boundaries.get(event.chain_key)
             if boundary is not None:
+                walked.add(event.chain_key)
                 current.expected_seq, current.expected_prev = boundary[0] + 1, boundary[1]
                 report.archived_chains += 1
         if current.broken:
@@ -244,7 +246,15 @@ def verify(
 
     if store.head_count() != matched_heads:
         for key, seq in store.heads_without_events():
-            problem = _archived_head_problem(store, key, seq, boundaries.get(key))
+            if key not in boundaries:
+                found.append(((1, 0), Problem(key, seq, None, ORPHAN_HEAD, f"head at seq {seq}")))
+    # Chains archived whole: their head must still be the last archived link.
+    unwalked = sorted(set(boundaries) - walked)
+    for start in range(0, len(unwalked), BATCH):
+        batch = unwalked[start : start + BATCH]
+        heads = store.heads(batch)
+        for key in batch:
+            problem = _archived_head_problem(key, heads.get(key), boundaries[key])
             if problem is not None:
                 found.append(((1, 0), problem))
 
@@ -316,16 +326,14 @@ def _head_problem(c: _Chain, head: tuple[int, str] | None) -> Problem | None:
 
 
 def _archived_head_problem(
-    store: Store, key: str, seq: int, boundary: tuple[int, str] | None
+    key: str, head: tuple[int, str] | None, boundary: tuple[int, str]
 ) -> Problem | None:
-    """A head with no events left is right only if every link was archived and the head
-    is the last archived link."""
-    if boundary is None:
-        return Problem(key, seq, None, ORPHAN_HEAD, f"head at seq {seq}")
-    head = store.heads([key]).get(key)
-    if head == boundary:
+    """A chain with no events left is whole only if its head is its last archived link."""
+    if head is not None and tuple(head) == boundary:
         return None
-    if head is not None and head[0] > boundary[0]:
+    if head is None:
+        return Problem(key, boundary[0], None, NO_HEAD, "every event was archived")
+    if head[0] > boundary[0]:
         return Problem(
             key,
             boundary[0] + 1,
@@ -333,7 +341,7 @@ def _archived_head_problem(
             TRUNCATED,
             f"head at seq {head[0]}; archived up to seq {boundary[0]}, no events after it",
         )
-    return Problem(key, seq, None, HEAD_HASH, "head does not match the last archived link")
+    return Problem(key, head[0], None, HEAD_HASH, "head does not match the last archived link")
 
 
 def _verify_checkpoints(
