@@ -139,8 +139,12 @@ def _export_and_drop(
     # Serialise archives and checkpoints: the boundaries read now must be the latest.
     AuditCheckpoint.objects.select_for_update().order_by("-pk").first()
     previous = verify.archive_boundaries(_Boundaries(), {checkpoints.key_id(public): public})
-    union = " UNION ALL ".join(f'SELECT {", ".join(FIELDS)} FROM "{p.name}"' for p in targets)
-    _refuse_overlap(union)  # noqa: S608 (names are constants or partition names matched by a regex)
+    # Names are constants or partition names matched by a regex.
+    union = " UNION ALL ".join(
+        f'SELECT {", ".join(FIELDS)} FROM "{p.name}"'  # noqa: S608
+        for p in targets
+    )
+    _refuse_overlap(union)
     sha = hashlib.sha256()
     boundaries: dict[str, list] = {}
     events = 0

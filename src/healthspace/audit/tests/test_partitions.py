@@ -198,7 +198,7 @@ def test_archive_exports_and_drops_old_months_and_verify_resumes_at_the_boundary
 
 
 @pytest.mark.parametrize(
-    "tamper, seq, what",
+    ("tamper", "seq", "what"),
     [
         ("delete_first_left", 5, verify.GAP),
         ("edit_first_left", 4, verify.EDITED),
@@ -271,7 +271,7 @@ def test_events_out_of_time_order_across_the_boundary_are_refused(monkeypatch, t
 
 
 def test_archives_follow_each_other(monkeypatch, tmp_path):
-    a, b, events = _trail(monkeypatch)
+    _trail(monkeypatch)
     archive.archive_before(partitions.add_months(THIS_MONTH, -1), tmp_path)
     assert verify_database().ok
     archive.archive_before(THIS_MONTH, tmp_path)
