@@ -45,6 +45,7 @@ from healthspace.consent.models import ConsentRecord
 from healthspace.consent.selectors import consent_state_for
 from healthspace.core.errors import NotFound
 from healthspace.core.nhs_numbers import format_spaced
+from healthspace.core.replicas import replica_reads
 from healthspace.records.models import Patient
 from healthspace.staff.models import PermissionAnswer, RelationshipClaim
 
@@ -67,8 +68,12 @@ def own_access_history(
     decision = access_checked(actor=actor, action=Action.ACCESS_LOG_VIEW, patient_id=patient_id)
     if not decision.allowed:
         raise NotFound(NOT_FOUND_MESSAGE)
-    with transaction.atomic():
+    # The list may be a moment stale: read from a replica when there is one (outside the
+    # audit transaction, which must stay on the primary). Nothing is returned unless the
+    # audit event below commits.
+    with replica_reads():
         entries = access_history_for_patient(patient_id=patient_id, limit=limit + 1, before=before)
+    with transaction.atomic():
         reported = frozenset(
             PrivacyCase.objects.filter(
                 patient_id=patient_id,
