@@ -293,3 +293,20 @@ def test_refusals_name_the_reason(monkeypatch, tmp_path):
     record_at(old, uuid.uuid4(), monkeypatch)
     with pytest.raises(CommandError, match="default partition"):
         call_command("audit", "archive", "--before", "2001-01", "--to", str(tmp_path))
+
+
+def test_the_worker_task_creates_partitions_and_queues_itself_for_tomorrow(monkeypatch):
+    from healthspace.audit import tasks
+
+    far = datetime(2031, 8, 3, 8, 0, tzinfo=UTC)
+    record_at(far, uuid.uuid4(), monkeypatch)
+    queued = []
+    monkeypatch.setattr(
+        type(tasks.audit_partitions_ensure),
+        "using",
+        lambda self, **kw: queued.append(kw) or self,
+    )
+    monkeypatch.setattr(type(tasks.audit_partitions_ensure), "enqueue", lambda self: None)
+    assert tasks.audit_partitions_ensure.call() == "1 partition(s) created"
+    assert "audit_event_y2031m08" in {p.name for p in partitions.partitions()}
+    assert queued and queued[0]["run_after"] > datetime.now(UTC) + timedelta(hours=23)

@@ -61,6 +61,11 @@ class Command(BaseCommand):
         ensure.add_argument(
             "--months-ahead", type=int, default=partitions.MONTHS_AHEAD, metavar="N"
         )
+        ensure.add_argument(
+            "--schedule",
+            action="store_true",
+            help="Also queue the daily worker task that keeps creating them.",
+        )
         store = sub.add_parser(
             "archive",
             help="PostgreSQL: detach the partitions before a month, export them to a file, "
@@ -78,7 +83,7 @@ class Command(BaseCommand):
             if subcommand == "checkpoint":
                 return self._checkpoint(full=options["full"])
             if subcommand == "partitions":
-                return self._partitions(options["months_ahead"])
+                return self._partitions(options["months_ahead"], schedule=options["schedule"])
             if subcommand == "archive":
                 return self._archive(options["before"], Path(options["to"]))
             return self._public_key()
@@ -123,9 +128,14 @@ class Command(BaseCommand):
             )
         )
 
-    def _partitions(self, months_ahead: int) -> None:
+    def _partitions(self, months_ahead: int, *, schedule: bool) -> None:
         if months_ahead < 0:
             raise CommandError("--months-ahead must be 0 or more")
+        if schedule and partitions.is_partitioned():
+            from healthspace.audit.tasks import audit_partitions_ensure
+
+            audit_partitions_ensure.enqueue()
+            self.stdout.write("Queued the daily partition task for `healthspace worker`.")
         if not partitions.is_partitioned():
             self.stdout.write("The audit trail is one table on this database: nothing to do.")
             return
