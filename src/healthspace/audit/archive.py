@@ -99,19 +99,21 @@ def archive_before(before: date, directory: Path) -> ArchiveResult:
     path = directory / f"audit-archive-before-{before:%Y-%m}.ndjson"
     if path.exists():
         raise ArchiveRefused(f"{path} already exists")
-    detached = []
     try:
         for part in targets:
             if part.attached:
                 _detach(part.name)
-                detached.append(part)
         with transaction.atomic():
             result = _export_and_drop(before, targets, path, public)
         return result
     except BaseException:
         path.unlink(missing_ok=True)
-        for part in detached:
-            _attach(part)
+        # Put back every target still detached, including one left detached by an
+        # interrupted earlier run: the trail is whole again, as before the command.
+        attached = {p.name for p in partitions.partitions() if p.attached}
+        for part in targets:
+            if part.name not in attached:
+                _attach(part)
         raise
 
 
