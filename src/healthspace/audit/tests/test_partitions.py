@@ -310,3 +310,15 @@ def test_the_worker_task_creates_partitions_and_queues_itself_for_tomorrow(monke
     assert tasks.audit_partitions_ensure.call() == "1 partition(s) created"
     assert "audit_event_y2031m08" in {p.name for p in partitions.partitions()}
     assert queued and queued[0]["run_after"] > datetime.now(UTC) + timedelta(hours=23)
+
+
+def test_an_interrupted_archive_is_resumed(monkeypatch, tmp_path):
+    _trail(monkeypatch)
+    # A run that stopped after detaching (the process was killed): the verifier sees the
+    # months missing, and the next run picks the detached table up.
+    old = partitions.partition_name(partitions.add_months(THIS_MONTH, -2))
+    sql(f'ALTER TABLE audit_event DETACH PARTITION "{old}"')
+    assert not verify_database().ok
+    result = archive.archive_before(THIS_MONTH, tmp_path)
+    assert old in result.partitions and result.events == 7
+    assert verify_database().ok
