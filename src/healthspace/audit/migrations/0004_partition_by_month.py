@@ -12,7 +12,11 @@ window.
 
 The Django model is unchanged: ``id`` stays the model's primary key (ids come from one
 sequence, so they are unique), while the table's key is ``(id, occurred_at)``, because a
-key on a partitioned table must include the partition key. The model's unique
+key on a partitioned table must include the partition key. Not Django 6.1's
+``CompositePrimaryKey``: Django does not migrate an existing table to or from one, ``pk``
+would become a tuple (the FHIR AuditEvent id, ``audit_event_id`` references in cases and
+staff, keyset paging all use the integer id), and a partitioned table is beyond what its
+schema editor creates anyway. The model's unique
 ``(chain_key, seq)`` constraint is realised as a unique index on each partition (see
 ``audit.partitions`` for why that, with the head row's compare-and-set, still stops two
 writers appending the same link).
