@@ -181,6 +181,12 @@ if env.get("DATABASE_REPLICA_URL"):
     )
     # Tests read the primary's test database through this alias (no second test database).
     DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+# Behind PgBouncer in transaction pooling, a server-side cursor (QuerySet.iterator())
+# outside a transaction may land on another server connection: turn them off there.
+if (env.get("DB_DISABLE_SERVER_SIDE_CURSORS") or "").strip().lower() in {"1", "true", "yes"}:
+    for _db in DATABASES.values():
+        if _db["ENGINE"] == "django.db.backends.postgresql":
+            _db["DISABLE_SERVER_SIDE_CURSORS"] = True
 DATABASE_ROUTERS = [
     "healthspace.core.replicas.ReplicaRouter",
     "healthspace.vault.routers.KeystoreRouter",
