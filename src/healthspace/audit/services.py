@@ -20,6 +20,10 @@ class AuditOutsideTransaction(RuntimeError):
     pass
 
 
+class ChainConflict(RuntimeError):
+    """Another writer appended to the chain under this one (the head lock was bypassed)."""
+
+
 def audit_record(
     *,
     actor: Actor,
@@ -94,9 +98,15 @@ def _append(*, occurred_at, patient_id, actor, action, outcome, reason, detail) 
         prev_hash=head.head_hash,
         hash=digest,
     )
-    AuditChainHead.objects.filter(chain_key=key).update(
+    # Compare-and-set: the head moves only from the seq this writer read. The row lock
+    # already serialises appends; this makes the head itself the guard that no two
+    # writers append the same link, also across monthly partitions, where (chain_key,
+    # seq) can be unique only within a partition (audit.partitions).
+    moved = AuditChainHead.objects.filter(chain_key=key, seq=head.seq).update(
         seq=seq, head_hash=digest, updated_at=occurred_at
     )
+    if moved != 1:
+        raise ChainConflict(f"audit chain {key} moved past seq {head.seq} during the append")
     return event
 
 
