@@ -341,6 +341,14 @@ def prepare(out_dir: str) -> None:
     feed, _key = smart_testing.system_client(ods=PRACTICE, scopes="system/*.rs")
     token = smart_testing.issue_token(feed, scope="system/*.rs", seconds=6 * 3600)
     bearer = f"Authorization: Bearer {token}\tAccept: application/fhir+json\t{proto}"
+    own = patient_user.patient_link.patient_id
+    app_token = smart_testing.issue_token(
+        smart_testing.patient_app("Bench app"),
+        scope="launch/patient patient/*.rs openid fhirUser",
+        user=patient_user,
+        seconds=6 * 3600,
+    )
+    own_bearer = f"Authorization: Bearer {app_token}\tAccept: application/fhir+json\t{proto}"
     items = list(
         ScrItem.objects.filter(patient_id__in=pids, resource_type="MedicationRequest")
         .order_by("patient_id", "pk")
@@ -355,7 +363,8 @@ def prepare(out_dir: str) -> None:
         "fhir_summary": [f"/fhir/R4/Patient/{p}/$summary\t{bearer}" for p in pids],
         "fhir_read": read_lines,
         "who_looked": [f"/record/access/who-has-looked/\t{patient_cookie}\t{proto}\t{ua}"],
-        "export": [f"/fhir/R4/Patient/{p}/$everything\t{bearer}" for p in pids],
+        # the patient's own app: a GP system's token reaches only the core sections
+        "export": [f"/fhir/R4/Patient/{own}/$everything\t{own_bearer}"],
     }
     paths = {}
     for name, lines in files.items():
@@ -363,7 +372,6 @@ def prepare(out_dir: str) -> None:
         path.write_text("\n".join(lines) + "\n")
         paths[name] = str(path)
 
-    own = patient_user.patient_link.patient_id
     explain: list[str] = []
     if connection.vendor == "postgresql":
         with CaptureQueriesContext(connection) as captured:
@@ -397,6 +405,70 @@ def prepare(out_dir: str) -> None:
     )
 
 
+def profile(requests_file: str, count: str, sort: str = "cumulative") -> None:
+    """cProfile of ``count`` requests of one request file through the full WSGI handler
+    (all middleware) in this process, with the queries of the last one."""
+    import cProfile
+    import io
+    import pstats
+
+    from django.db import connection, connections
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    lines = Path(requests_file).read_text().splitlines()
+    client = Client(HTTP_HOST="127.0.0.1")
+
+    def get(line: str):
+        path, *headers = line.split("\t")
+        extra = {}
+        for header in headers:
+            name, value = header.split(": ", 1)
+            if name == "Cookie":
+                cookie_name, cookie_value = value.split("=", 1)
+                client.cookies[cookie_name] = cookie_value
+                continue
+            extra["HTTP_" + name.upper().replace("-", "_")] = value
+        response = client.get(path, **extra)
+        assert 200 <= response.status_code < 300, (path, response.status_code)
+        if response.streaming:
+            b"".join(response.streaming_content)
+        return response
+
+    for line in lines[:5]:
+        get(line)  # warm: imports, templates, connections
+    profiler = cProfile.Profile()
+    n = int(count)
+    cpu_started = time.process_time()
+    started = time.perf_counter()
+    for i in range(n):  # unprofiled: what a request costs
+        get(lines[i % len(lines)])
+    elapsed = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
+    profiler.enable()
+    for i in range(n):
+        get(lines[i % len(lines)])
+    profiler.disable()
+    with (
+        CaptureQueriesContext(connection) as main_q,
+        CaptureQueriesContext(connections["keystore"]) as key_q,
+    ):
+        get(lines[0])
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats(sort).print_stats(45)
+    print(out.getvalue())
+    for q in [*main_q.captured_queries, *key_q.captured_queries]:
+        print("QUERY", q["sql"][:300])
+    done(
+        {
+            "ms_per_request": round(elapsed * 1000 / n, 2),
+            "cpu_ms_per_request": round(cpu * 1000 / n, 2),
+            "queries": len(main_q.captured_queries),
+            "keystore_queries": len(key_q.captured_queries),
+        }
+    )
+
+
 def main() -> None:
     django.setup()
     stage, *args = sys.argv[1:]
@@ -406,6 +478,8 @@ def main() -> None:
         grow(int(args[0]))
     elif stage == "prepare":
         prepare(args[0])
+    elif stage == "profile":
+        profile(*args)
     else:
         raise SystemExit(f"unknown stage {stage}")
 

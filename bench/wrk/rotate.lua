@@ -5,8 +5,9 @@
 local requests = {}
 local threads = {}
 local counter = 0
-local bad = 0
-local first_bad = ""
+-- globals, not locals: done() reads them from each thread with thread:get()
+bad = 0
+first_bad = ""
 
 local function split(line, sep)
   local out = {}
