@@ -92,7 +92,10 @@ def test_the_wrk_script_counts_every_response_that_is_not_2xx(tmp_path, recorder
     run = bench.wrk(_endpoint(tmp_path, recorder, ["/ok", "/fail"]), 1, 2)
     assert run.requests >= 2
     failed = sum(1 for path, *_ in _Recorder.seen if path == "/fail")
-    assert run.non2xx == failed > 0
+    # every other request fails; the server may have seen a few more than wrk counted
+    # (answers still in flight when the time was up)
+    assert 0 < run.non2xx <= failed
+    assert run.non2xx >= run.requests // 2 - 4
 
 
 def test_goals_compare_the_right_way():

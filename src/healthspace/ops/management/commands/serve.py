@@ -35,7 +35,6 @@ def connection_budget() -> int | None:
         total = int(cursor.fetchone()[0])
         cursor.execute("SHOW superuser_reserved_connections")
         reserved = int(cursor.fetchone()[0])
-    conn.close()
     return total - reserved
 
 
@@ -95,6 +94,7 @@ class Command(BaseCommand):
             self.stdout.write(" ".join(argv))
             return
         sys.stdout.flush()
+        connections.close_all()  # the server's threads open their own
         os.execv(argv[0], argv)  # noqa: S606 - fixed argv, no shell
 
 
