@@ -66,7 +66,7 @@ class Profile:
     connections: int = 8
 
 
-QUICK = Profile(measured=60, patients=20_000, duration=3.0, rounds=2, warmup=1.0)
+QUICK = Profile(measured=60, patients=10_000, duration=3.0, rounds=2, warmup=1.0)
 FULL = Profile(measured=300, patients=1_000_000, duration=10.0, rounds=3, warmup=3.0)
 
 
@@ -538,7 +538,9 @@ def main(argv: list[str] | None = None) -> int:
         small_env = stage_env(base_url, dbs["small"], args.db)
         prepared = child("prepare", main_env, str(run_dir / "large"))
         prepared_small = (
-            None if args.no_scale else child("prepare", small_env, str(run_dir / "small"))
+            None
+            if args.no_scale
+            else child("prepare", small_env, str(run_dir / "small"), "no-static")
         )
         server = Server(main_env, args.port, args.workers, args.threads)
         servers.append(server)

@@ -279,7 +279,7 @@ def _filler_patients(cursor, table, pid, g, template_id, practice_id, n) -> None
     )
 
 
-def prepare(out_dir: str) -> None:
+def prepare(out_dir: str, static: str = "static") -> None:
     """Sessions (a clinician's, as after a passkey login; the patient's), the permission
     answers of this session, a system client's token; one request file per endpoint."""
     from django.conf import settings
@@ -304,7 +304,8 @@ def prepare(out_dir: str) -> None:
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # production serves hashed static files from a manifest (collectstatic, as deployed)
-    call_command("collectstatic", interactive=False, verbosity=0)
+    if static == "static":
+        call_command("collectstatic", interactive=False, verbosity=0)
     users = get_user_model().objects
     clinician, patient_user = users.get(username=CLINICIAN_EMAIL), users.get(username=PATIENT_EMAIL)
     pids = sorted(RefPatient.objects.values_list("id", flat=True))
