@@ -514,6 +514,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--only", help="comma-separated endpoints (with their references)")
     parser.add_argument("--no-scale", action="store_true", help="skip the small-database server")
+    parser.add_argument(
+        "--profile",
+        metavar="ENDPOINT",
+        help="instead of load: cProfile N requests of one endpoint in-process, with its queries",
+    )
+    parser.add_argument("--profile-requests", type=int, default=100)
+    parser.add_argument("--profile-sort", default="tottime", help="pstats sort key")
     args = parser.parse_args(argv)
     base_profile = QUICK if args.quick else FULL
     profile = Profile(
@@ -537,6 +544,8 @@ def main(argv: list[str] | None = None) -> int:
         main_env = stage_env(base_url, dbs["large"], args.db)
         small_env = stage_env(base_url, dbs["small"], args.db)
         prepared = child("prepare", main_env, str(run_dir / "large"))
+        if args.profile:
+            return _profile(main_env, prepared, args)
         prepared_small = (
             None
             if args.no_scale
@@ -634,6 +643,30 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for s in servers:
             s.stop()
+
+
+def _profile(env: dict[str, str], prepared: dict, args) -> int:
+    """Print the profile of one endpoint (stages.py profile) and its query counts."""
+    if args.profile not in prepared["files"]:
+        raise HarnessError(f"no endpoint {args.profile!r}; one of {', '.join(prepared['files'])}")
+    done = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [
+            sys.executable,
+            str(BENCH / "stages.py"),
+            "profile",
+            prepared["files"][args.profile],
+            str(args.profile_requests),
+            args.profile_sort,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    print(done.stdout)
+    if done.returncode != 0:
+        raise HarnessError(f"profile failed: {done.stderr[-3000:]}")
+    return 0
 
 
 def _memory_gb() -> float:
