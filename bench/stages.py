@@ -187,7 +187,8 @@ def _copy_rows(
 def grow(target: int) -> None:
     """Filler patients by SQL: each a copy of one measured patient's rows (same sizes,
     same ciphertext: they are never opened) under a new id and NHS number, registered at
-    another practice, with a data key row each in the key store. They make the tables and
+    another practice when there is one (else the measured one), with a data key row each
+    in the key store. They make the tables and
     indexes as large as the population; the measured patients are the imported ones."""
     from django.db import connections
 
