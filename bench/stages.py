@@ -178,7 +178,7 @@ def _copy_rows(
             cols.append(name)
             exprs.append(f"t.{name}")
     cursor.execute(
-        f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(exprs)} "  # noqa: S608
+        f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(exprs)} "  # noqa: S608 - table and column names from information_schema
         f"FROM {table} t CROSS JOIN generate_series(1, %s) g WHERE {where}",
         [count, *params],
     )
@@ -274,7 +274,7 @@ def _filler_patients(cursor, table, pid, g, template_id, practice_id, n) -> None
         cols.append(name)
         exprs.append(over.get(name, f"t.{name}"))
     cursor.execute(
-        f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(exprs)} "  # noqa: S608
+        f"INSERT INTO {table} ({', '.join(cols)}) SELECT {', '.join(exprs)} "  # noqa: S608 - table and column names from information_schema
         f"FROM {table} t CROSS JOIN generate_series(1, %s) g WHERE t.id = %s",
         [practice_id, n, template_id],
     )

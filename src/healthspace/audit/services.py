@@ -117,7 +117,7 @@ def _insert_and_advance(event: AuditEvent) -> None:
     pk = ops.quote_name(AuditEvent._meta.pk.column)
     # names from the models' metadata, quoted; every value is a parameter
     sql = (
-        f"WITH ev AS (INSERT INTO {ops.quote_name(AuditEvent._meta.db_table)} ({columns}) "  # noqa: S608
+        f"WITH ev AS (INSERT INTO {ops.quote_name(AuditEvent._meta.db_table)} ({columns}) "  # noqa: S608 - quoted names from model metadata, values are parameters
         f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {pk}) "
         f"UPDATE {ops.quote_name(head.db_table)} SET {col['seq']} = %s, "
         f"{col['head_hash']} = %s, {col['updated_at']} = %s WHERE {col['chain_key']} = %s "
