@@ -538,6 +538,8 @@ def main(argv: list[str] | None = None) -> int:
         print(text, flush=True)
 
     servers: list[Server] = []
+    # `timeout` (CI) sends SIGTERM: stop the servers on the way out, never leave them behind
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(124))
     try:
         dbs = ensure_databases(base_url, args.db, profile, log)
         run_dir = Path(tempfile.mkdtemp(prefix="hs-bench-"))
