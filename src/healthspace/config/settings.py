@@ -221,7 +221,9 @@ LOGOUT_REDIRECT_URL = "web:home"
 # ended when the browser closes; an absolute lifetime however active (ASVS 7.3).
 SESSION_COOKIE_AGE = env.get_int("SESSION_IDLE_SECONDS", 15 * 60)
 SESSION_ABSOLUTE_SECONDS = env.get_int("SESSION_ABSOLUTE_SECONDS", 12 * 60 * 60)
-SESSION_SAVE_EVERY_REQUEST = True
+# Saved when changed, and at least every minute while active (SessionGuardMiddleware),
+# not on every request: the idle expiry moves with activity at one write a minute.
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

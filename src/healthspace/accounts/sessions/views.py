@@ -87,7 +87,9 @@ def logout_everywhere(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def keepalive(request: HttpRequest) -> HttpResponse:
-    """Any request refreshes the idle timer (SESSION_SAVE_EVERY_REQUEST); this one says so."""
+    """The "Stay logged in" button: saves the session now, so its idle expiry restarts from this
+    moment (other requests move it at most once a minute, SessionGuardMiddleware)."""
+    request.session.modified = True
     return HttpResponse(status=204)
 
 

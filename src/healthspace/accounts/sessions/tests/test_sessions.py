@@ -71,6 +71,39 @@ def test_activity_keeps_an_idle_session_alive(user, settings):
         assert _signed_in(client)
 
 
+def _session_writes(client: Client) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert _signed_in(client)
+    return sum(
+        1
+        for q in queries.captured_queries
+        if q["sql"].lstrip().upper().startswith(("UPDATE", "INSERT"))
+        and "django_session" in q["sql"]
+    )
+
+
+def test_an_active_session_is_written_once_a_minute_not_on_every_request(user, monkeypatch):
+    from django.contrib.sessions.models import Session
+
+    from healthspace.accounts.sessions import middleware
+
+    client = _logged_in(user)
+    _signed_in(client)  # the first page after login may still save the login's changes
+    key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    expiry = Session.objects.get(session_key=key).expire_date
+    assert [_session_writes(client) for _ in range(3)] == [0, 0, 0]
+    # a minute later (a fifteenth of the 15-minute idle timeout) the next request saves
+    # it, which moves its idle expiry on
+    later = time.time() + middleware.touch_interval() + 1
+    monkeypatch.setattr(middleware.time, "time", lambda: later)
+    assert _session_writes(client) == 1
+    assert Session.objects.get(session_key=key).expire_date > expiry
+    assert _session_writes(client) == 0
+
+
 def test_absolute_lifetime_ends_even_an_active_session(user, settings):
     settings.SESSION_ABSOLUTE_SECONDS = 2
     client = _logged_in(user)
