@@ -31,10 +31,12 @@ def touch_interval() -> float:
 
 def _touch(request: HttpRequest) -> None:
     session = getattr(request, "session", None)
-    if session is None or session.modified or not session.session_key or session.is_empty():
+    if session is None or session.is_empty():  # none, or just ended (logout flushes it)
         return
     moment = time.time()
-    if moment - session.get(TOUCHED_KEY, 0) >= touch_interval():
+    if session.modified:  # saved after this response anyway: remember when
+        session[TOUCHED_KEY] = int(moment)
+    elif moment - session.get(TOUCHED_KEY, 0) >= touch_interval():
         session[TOUCHED_KEY] = int(moment)  # marks it modified: saved with a new expiry
 
 

@@ -3,12 +3,14 @@ factor), with its session recorded as login_complete would."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from django.conf import settings
 from django.test import Client
 
 from healthspace.accounts.models import UserSession
+from healthspace.accounts.sessions.middleware import TOUCHED_KEY
 from healthspace.accounts.sessions.services import SECOND_FACTOR_KEY, describe_device, key_hash
 from healthspace.core.clock import now
 
@@ -27,6 +29,7 @@ def signed_in_client(
     client.force_login(user)
     session = client.session
     session[SECOND_FACTOR_KEY] = second_factor
+    session[TOUCHED_KEY] = int(time.time())  # as a login request leaves it
     session.save()
     moment = now()
     UserSession.objects.create(
