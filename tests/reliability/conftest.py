@@ -14,6 +14,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -68,35 +69,41 @@ def cluster() -> Iterator[PrivateCluster]:
 def _template(cluster: PrivateCluster) -> Iterator[Service]:
     """HealthSpace migrated once (main database and key store) with its static files
     collected, as `healthspace migrate` and `collectstatic` set up a production install."""
-    data_dir = Path(tempfile.mkdtemp(prefix="hs-reliability-data-"))
+    # HEALTHSPACE_RELIABILITY_DATA_DIR (development only): keep the data folder (logs,
+    # collected static files) there between runs, and collect the static files only once.
+    kept = os.environ.get("HEALTHSPACE_RELIABILITY_DATA_DIR")
+    data_dir = Path(kept) if kept else Path(tempfile.mkdtemp(prefix="hs-reliability-data-"))
+    data_dir.mkdir(parents=True, exist_ok=True)
+    collected = (data_dir / "staticfiles" / "staticfiles.json").is_file()
     service = Service(cluster, TEMPLATE, data_dir, production_secrets())
     try:
         cluster.create_database(TEMPLATE)
         cluster.create_database(service.keystore)
-        service.command("migrate", "--noinput")
-        service.command("migrate", "--database", "keystore", "--noinput")
-        service.command("collectstatic", "--noinput")
+        with ThreadPoolExecutor(1) as pool:  # the slowest step, beside the migrations
+            static = pool.submit(
+                (lambda *_: None) if collected else service.command, "collectstatic", "--noinput"
+            )
+            service.command("migrate", "--noinput")
+            service.command("migrate", "--database", "keystore", "--noinput")
+            static.result()
         yield service
     finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+        if kept:
+            print(f"\n[reliability] server logs kept in {data_dir}")
+        else:
+            shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture
 def new_service(cluster: PrivateCluster, _template: Service) -> Callable[[str], Service]:
-    """A fresh, migrated HealthSpace: databases copied from the template."""
-    made: list[str] = []
+    """A fresh, migrated HealthSpace: databases copied from the template (left for the
+    cluster's removal: dropping them would cost a checkpoint each)."""
 
     def make(name: str) -> Service:
         database = f"hs_reliability_{name}"
         service = Service(cluster, database, _template.data_dir, _template.secrets)
         cluster.create_database(database, template=TEMPLATE)
         cluster.create_database(service.keystore, template=_template.keystore)
-        made.append(database)
         return service
 
-    yield make
-    if not cluster.running:
-        cluster.start()
-    for database in made:
-        for name in (database, f"{database}_keystore"):
-            cluster.sql(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    return make

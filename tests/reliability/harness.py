@@ -413,6 +413,13 @@ class Browser:
         if found:
             self.csrf = found.group(1)
 
+    def tab(self) -> Browser:
+        """A second tab of the same browser: the same session, its own connection."""
+        other = Browser(self.base)
+        other.http.cookies.update(self.http.cookies)
+        other.csrf = self.csrf
+        return other
+
     def log_in(self, email: str, password: str, totp_secret: str) -> None:
         """Through the login pages: password, then the code of the authenticator app."""
         self.take_csrf(self.get("/login/"))
@@ -433,6 +440,16 @@ class Browser:
         self.take_csrf(self.get("/organiser/readings/weight/add/"))
         if not self.csrf:
             raise HarnessError("no CSRF token on the reading form")
+
+
+def system_key() -> tuple[Any, dict[str, Any]]:
+    """A GP system's signing key (P-384) and its public JWKS, to register the client."""
+    import jwt
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP384R1())
+    jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    return key, {"keys": [{**jwk, "kid": "key-1", "alg": "ES384", "use": "sig"}]}
 
 
 def backend_token(base: str, client_id: str, private_key: Any) -> str:

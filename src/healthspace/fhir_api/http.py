@@ -29,6 +29,12 @@ from healthspace.core.errors import NotFound
 from healthspace.records.fhir_checks import FhirInputError
 from healthspace.smart import throttle
 from healthspace.smart.tokens import bearer_token, token_actor
+from healthspace.web.errors import (
+    RETRY_AFTER_SECONDS,
+    UNAVAILABLE,
+    UNAVAILABLE_DIAGNOSTICS,
+    log_unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +214,19 @@ def fhir_view(
                 response = error_response(not_found(), request)
             except FhirInputError as exc:
                 response = error_response(ApiError(400, "invalid", str(exc)), request)
+            except UNAVAILABLE as exc:
+                # the database is restarting or unreachable: try again (web/errors.py)
+                log_unavailable(request, exc)
+                response = error_response(
+                    ApiError(
+                        503,
+                        "transient",
+                        UNAVAILABLE_DIAGNOSTICS,
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                    ),
+                    request,
+                )
+                response._has_been_logged = True  # in one line, above
             except Exception:
                 # never a traceback or an HTML page; the log has the path only (no body)
                 log.exception("FHIR API error on %s %s", request.method, request.path)
