@@ -292,6 +292,26 @@ def readable(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 @step
+def known_texts(payload: dict[str, Any]) -> dict[str, Any]:
+    """Clinical strings of one patient's SCR, opened through the vault (what a restored
+    copy must not show in clear)."""
+    from healthspace.records.importer import item_purpose
+    from healthspace.records.models import ScrItem
+    from healthspace.vault import services as vault
+
+    pid = uuid.UUID(payload["patient_id"])
+    cipher = vault.cipher_for(patient_id=pid)
+    texts: set[str] = set()
+    for item in ScrItem.objects.filter(patient_id=pid):
+        resource = cipher.open_json(item.payload, purpose=item_purpose(item.identity))["resource"]
+        for key in ("code", "medicationCodeableConcept", "vaccineCode"):
+            concept = resource.get(key) or {}
+            texts.add(concept.get("text") or "")
+            texts.update(c.get("display") or "" for c in concept.get("coding", []))
+    return {"texts": sorted(t for t in texts if len(t) >= 8)}
+
+
+@step
 def counts(payload: dict[str, Any]) -> dict[str, Any]:
     """Rows of a few tables (what a refused request must not have added)."""
     from healthspace.messaging.models import Attachment, Message, Thread
