@@ -452,7 +452,9 @@ def system_key() -> tuple[Any, dict[str, Any]]:
     return key, {"keys": [{**jwk, "kid": "key-1", "alg": "ES384", "use": "sig"}]}
 
 
-def backend_token(base: str, client_id: str, private_key: Any) -> str:
+def backend_token(
+    base: str, client_id: str, private_key: Any, *, scope: str = "system/*.rs"
+) -> str:
     """A SMART Backend Services token (client credentials with a signed assertion), from
     the real token endpoint."""
     import uuid
@@ -471,7 +473,7 @@ def backend_token(base: str, client_id: str, private_key: Any) -> str:
         f"{base}/oauth/token/",
         data={
             "grant_type": "client_credentials",
-            "scope": "system/Patient.rs system/*.rs",
+            "scope": scope,
             "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             "client_assertion": assertion,
         },

@@ -140,6 +140,11 @@ def read_json_body(request: HttpRequest) -> Any:
         raise ApiError(
             415, "not-supported", "Send FHIR JSON (Content-Type: application/fhir+json)."
         )
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower() and not (
+        request.META.get("CONTENT_LENGTH")
+    ):
+        # Django reads only Content-Length bytes: a chunked body would arrive empty
+        raise ApiError(411, "structure", "Send the body with a Content-Length header.")
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
