@@ -157,7 +157,10 @@ def test_kill_9_during_1000_concurrent_writes_loses_no_acknowledged_write(new_se
     server.stop()
     marks["stopped"] = time.monotonic()
     with capsys.disabled():
-        print({k: round(v - marks["begin"], 1) for k, v in marks.items()})
+        print(
+            "\n[reliability] kill -9 test, seconds from its start: "
+            + ", ".join(f"{k} {v - marks['begin']:.1f}" for k, v in marks.items())
+        )
         print(
             f"\n[reliability] kill -9 after {killed_after:.1f}s: {len(before_kill)} writes "
             f"acknowledged before the kill, {len(in_flight_at_kill)} in flight, "
