@@ -13,6 +13,7 @@ Content-Length).
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 
@@ -28,11 +29,15 @@ def _raw(port: int, head: str, sent: bytes, *, wait: float = EARLY) -> tuple[byt
         s.sendall(head.encode() + b"\r\n" + sent)
         answer = b""
         try:
-            while b"\r\n\r\n" not in answer or len(answer) < 200:
+            while True:  # the head, then as much body as it announces (or the close)
                 chunk = s.recv(65536)
                 if not chunk:
                     break
                 answer += chunk
+                got, found, body = answer.partition(b"\r\n\r\n")
+                length = re.search(rb"(?im)^content-length:\s*(\d+)", got)
+                if found and length and len(body) >= int(length.group(1)):
+                    break
         except TimeoutError:
             pass
         return answer, time.monotonic() - began
