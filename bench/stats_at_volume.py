@@ -99,6 +99,11 @@ def main() -> int:
             AuditEvent.objects.bulk_create(batch)
             batch = []
     AuditEvent.objects.bulk_create(batch)
+    # On PostgreSQL the trail is partitioned by month: the past months' events landed in
+    # the default partition; the daily task moves them into partitions of their own.
+    from healthspace.audit import partitions
+
+    partitions.ensure_partitions()
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE audit_event" if connection.vendor == "postgresql" else "ANALYZE")
     month = datetime(2026, 10, 1).date()

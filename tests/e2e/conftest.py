@@ -7,8 +7,11 @@ Needs /usr/bin/chromium (Debian package; browsers are never downloaded) and axe-
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +35,14 @@ CHROMIUM_ARGS = [
 # WCAG 2.2 level AA, as axe-core tags it (each level's new criteria have their own tag).
 WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 TIMEOUT_MS = 10_000
+SERIOUS = ("serious", "critical")
+
+
+def artifacts_dir() -> Path:
+    """Where browser tests leave files for people to look at (CI keeps them as artefacts):
+    ``$HEALTHSPACE_ARTIFACTS_DIR``, else build/ci-artifacts (gitignored). .ci/run prints it."""
+    configured = os.environ.get("HEALTHSPACE_ARTIFACTS_DIR")
+    return Path(configured) if configured else REPO_ROOT / "build" / "ci-artifacts"
 
 
 def _missing(reason: str) -> None:
@@ -99,6 +110,28 @@ def strict_context(browser: Any, live_server: Any) -> Iterator[Any]:
     context = _new_context(browser, live_server, bypass_csp=False)
     yield context
     context.close()
+
+
+@pytest.fixture
+def axe_strict_contexts(browser: Any, live_server: Any) -> Iterator[Callable[[], Any]]:
+    """Make contexts (one per person: separate cookies, as separate browsers) with the
+    real CSP, as ``strict_context``, and axe-core loaded into every page.
+
+    axe-core comes in by an init script (CDP ``Page.addScriptToEvaluateOnNewDocument``),
+    which runs before the page's own scripts and is not subject to its CSP, unlike
+    ``add_script_tag``; so pages are checked exactly as a patient's browser renders them.
+    """
+    opened: list[Any] = []
+
+    def new() -> Any:
+        context = _new_context(browser, live_server, bypass_csp=False)
+        context.add_init_script(path=str(AXE_JS))
+        opened.append(context)
+        return context
+
+    yield new
+    for context in opened:
+        context.close()
 
 
 @pytest.fixture
@@ -178,3 +211,115 @@ def axe() -> Callable[[Any], list[dict[str, Any]]]:
         return result["violations"]
 
     return run
+
+
+def describe(violations: list[dict[str, Any]]) -> str:
+    """axe-core violations as lines a person can act on: rule, impact, help, where."""
+    lines = []
+    for v in violations:
+        lines.append(f"{v['id']} ({v['impact']}): {v['help']} <{v['helpUrl']}>")
+        lines.extend(f"    {n['target']}: {n['failureSummary']}" for n in v["nodes"][:5])
+    return "\n".join(lines)
+
+
+@dataclass
+class _Visit:
+    who: str
+    url: str
+    checked: bool = False
+
+
+class Journey:
+    """One user story across real pages: every document a watched page loads must be
+    checked (axe-core, WCAG 2.2 AA) before the next one loads, and each check keeps a
+    full-page screenshot in ``<artefacts>/screenshots/<journey>/<nn>-<name>.png``.
+
+    ``finish()`` fails, listing them, on any serious or critical violation, and on any
+    page that was loaded but never checked (so "every page was checked" cannot quietly
+    stop being true when the journey changes).
+    """
+
+    def __init__(self, name: str, axe: Callable[[Any], list[dict[str, Any]]]) -> None:
+        self.name = name
+        self._axe = axe
+        self.folder = artifacts_dir() / "screenshots" / name
+        shutil.rmtree(self.folder, ignore_errors=True)  # no stale pictures from an old run
+        self.folder.mkdir(parents=True)
+        self.visits: list[_Visit] = []
+        self.found: dict[str, list[dict[str, Any]]] = {}
+        self.screenshots: list[Path] = []
+        self._last: dict[int, _Visit] = {}
+        self._pages: list[tuple[str, Any]] = []
+
+    def watch(self, page: Any, who: str) -> Any:
+        """Record every document ``page`` loads (not same-document moves such as #links)."""
+
+        def loaded(p: Any) -> None:
+            visit = _Visit(who, p.url)
+            self.visits.append(visit)
+            self._last[id(p)] = visit
+
+        page.on("load", loaded)
+        self._pages.append((who, page))
+        return page
+
+    def keep_failure_screenshots(self) -> None:
+        """The journey stopped: keep each person's page as it was (``failed-<who>.png``)."""
+        for who, page in self._pages:
+            # A page already closed has nothing to show; the test's own failure is the news.
+            with contextlib.suppress(Exception):
+                page.screenshot(path=str(self.folder / f"failed-{who}.png"), full_page=True)
+
+    def check(self, page: Any, name: str) -> list[dict[str, Any]]:
+        """axe-core on the page as it is now, and a full-page screenshot."""
+        page.wait_for_load_state("load")
+        violations = self._axe(page)
+        n = len(self.found) + 1
+        label = f"{n:02d}-{re.sub(r'[^a-z0-9]+', '-', name.lower()).strip('-')}"
+        self.found[f"{label} {page.url}"] = violations
+        path = self.folder / f"{label}.png"
+        page.screenshot(path=str(path), full_page=True)
+        self.screenshots.append(path)
+        visit = self._last.get(id(page))
+        if visit is not None:
+            visit.checked = True
+        return violations
+
+    def finish(self) -> None:
+        serious = {
+            where: [v for v in violations if v["impact"] in SERIOUS]
+            for where, violations in self.found.items()
+        }
+        problems = [f"[{where}]\n{describe(v)}" for where, v in serious.items() if v]
+        unchecked = [f"{v.who}: {v.url}" for v in self.visits if not v.checked]
+        if unchecked:
+            problems.append("pages loaded but never checked with axe:\n  " + "\n  ".join(unchecked))
+        assert not problems, (
+            f"journey {self.name!r} failed its accessibility checks "
+            f"(screenshots in {self.folder}):\n" + "\n".join(problems)
+        )
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Any:
+    # Lets ``journey`` see, at teardown, whether the test itself failed.
+    report = yield
+    setattr(item, f"_report_{report.when}", report)
+    return report
+
+
+@pytest.fixture
+def journey(request: pytest.FixtureRequest, axe) -> Iterator[Callable[[str], Journey]]:
+    """``journey("patient")``: a :class:`Journey` whose screenshots go under that name.
+    When the test fails, each watched page is kept too, as the journey left it."""
+    started: list[Journey] = []
+
+    def start(name: str) -> Journey:
+        started.append(Journey(name, axe))
+        return started[-1]
+
+    yield start
+    report = getattr(request.node, "_report_call", None)
+    if report is not None and report.failed:
+        for journey in started:
+            journey.keep_failure_screenshots()

@@ -9,6 +9,8 @@ from typing import Any
 import pyotp
 import pytest
 
+from tests.e2e.conftest import describe
+
 try:
     from playwright.sync_api import expect
 except ImportError:  # conftest.py skips these tests (fails them in CI) without Playwright
@@ -19,14 +21,6 @@ pytestmark = pytest.mark.e2e
 RECORD_PNG = "/tmp/record.png"
 SESSION_COOKIE = "__Host-hs-session"
 CSRF_COOKIE = "__Host-hs-csrf"
-
-
-def describe(violations: list[dict[str, Any]]) -> str:
-    lines = []
-    for v in violations:
-        lines.append(f"{v['id']} ({v['impact']}): {v['help']} <{v['helpUrl']}>")
-        lines.extend(f"    {n['target']}: {n['failureSummary']}" for n in v["nodes"][:5])
-    return "\n".join(lines)
 
 
 def is_focused(page: Any, selector: str) -> bool:

@@ -163,36 +163,52 @@ def checkpoint_create(*, full: bool = False) -> AuditCheckpoint:
     output (``healthspace audit checkpoint``) off the server.
     """
     private = signing_key()
-    public = private.public_key()
     with transaction.atomic():
         # Checkpoints chain, so two must not be written at once: lock the latest one.
         previous = AuditCheckpoint.objects.select_for_update().order_by("-pk").first()
         created_at = now()
         heads_qs = AuditChainHead.objects.order_by()
-        if previous is not None and not full:
-            heads_qs = heads_qs.filter(updated_at__gte=previous.created_at - OVERLAP)
+        # "Changed since" counts from the previous regular checkpoint: an archive
+        # checkpoint (audit.archive) pins archived links, not the heads.
+        since = AuditCheckpoint.objects.filter(archive_before__isnull=True).order_by("-pk").first()
+        if since is not None and not full:
+            heads_qs = heads_qs.filter(updated_at__gte=since.created_at - OVERLAP)
         heads = {
             key: [seq, head_hash]
             for key, seq, head_hash in heads_qs.values_list(
                 "chain_key", "seq", "head_hash"
             ).iterator(chunk_size=2000)
         }
-        digest = heads_digest(heads)
-        prev_hash = chain.GENESIS if previous is None else checkpoint_hash(previous)
-        kid = key_id(public)
-        signature = private.sign(
-            payload_bytes(
-                created_at=created_at,
-                heads_digest=digest,
-                previous_checkpoint_hash=prev_hash,
-                key_id=kid,
-            )
-        )
-        return AuditCheckpoint.objects.create(
+        return _sign_and_store(private, previous, created_at, heads)
+
+
+def archive_checkpoint_create(*, heads: dict[str, list], archive_before) -> AuditCheckpoint:
+    """Sign ``heads`` (archived links plus the archive entry) as the next checkpoint in the
+    chain, marked as an archive checkpoint. Call inside the archive's transaction."""
+    private = signing_key()
+    with transaction.atomic():
+        previous = AuditCheckpoint.objects.select_for_update().order_by("-pk").first()
+        return _sign_and_store(private, previous, now(), heads, archive_before=archive_before)
+
+
+def _sign_and_store(private, previous, created_at, heads, **extra) -> AuditCheckpoint:
+    digest = heads_digest(heads)
+    prev_hash = chain.GENESIS if previous is None else checkpoint_hash(previous)
+    kid = key_id(private.public_key())
+    signature = private.sign(
+        payload_bytes(
             created_at=created_at,
-            heads=heads,
             heads_digest=digest,
             previous_checkpoint_hash=prev_hash,
-            signature=base64.b64encode(signature).decode(),
             key_id=kid,
         )
+    )
+    return AuditCheckpoint.objects.create(
+        created_at=created_at,
+        heads=heads,
+        heads_digest=digest,
+        previous_checkpoint_hash=prev_hash,
+        signature=base64.b64encode(signature).decode(),
+        key_id=kid,
+        **extra,
+    )

@@ -78,6 +78,11 @@ class AuditCheckpoint(models.Model):
     previous_checkpoint_hash = models.CharField(max_length=64)
     signature = models.CharField(max_length=128)
     key_id = models.CharField(max_length=32)
+    # Set on the checkpoint written by `healthspace audit archive --before`: its signed
+    # heads are the chains' last archived links (where verification resumes) plus an
+    # "archive:YYYY-MM" entry [events, sha256 of the archive file]. Only a finding aid:
+    # the verifier trusts the signed heads, never this column (audit.archive).
+    archive_before = models.DateField(null=True, blank=True)
 
     class Meta:
         db_table = "audit_checkpoint"

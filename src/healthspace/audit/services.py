@@ -20,6 +20,10 @@ class AuditOutsideTransaction(RuntimeError):
     pass
 
 
+class ChainConflict(RuntimeError):
+    """Another writer appended to the chain under this one (the head lock was bypassed)."""
+
+
 def audit_record(
     *,
     actor: Actor,
@@ -81,7 +85,7 @@ def _append(*, occurred_at, patient_id, actor, action, outcome, reason, detail) 
         reason=reason,
         detail=detail,
     )
-    event = AuditEvent.objects.create(
+    event = AuditEvent(
         occurred_at=occurred_at,
         patient_id=patient_id,
         actor=actor,
@@ -94,10 +98,53 @@ def _append(*, occurred_at, patient_id, actor, action, outcome, reason, detail) 
         prev_hash=head.head_hash,
         hash=digest,
     )
-    AuditChainHead.objects.filter(chain_key=key).update(
+    # Compare-and-set: the head moves only from the seq this writer read. The row lock
+    # already serialises appends; this makes the head itself the guard that no two
+    # writers append the same link, also across monthly partitions, where (chain_key,
+    # seq) can be unique only within a partition (audit.partitions).
+    if connection.vendor == "postgresql":
+        _insert_and_advance(event, from_seq=head.seq)
+        return event
+    event.save(force_insert=True)
+    moved = AuditChainHead.objects.filter(chain_key=key, seq=head.seq).update(
         seq=seq, head_hash=digest, updated_at=occurred_at
     )
+    if moved != 1:
+        raise ChainConflict(f"audit chain {key} moved past seq {head.seq} during the append")
     return event
+
+
+def _insert_and_advance(event: AuditEvent, *, from_seq: int) -> None:
+    """The event's INSERT and the head's UPDATE in one statement (one round trip less on
+    every audited read, docs/performance.md). Same rows as ``save()`` then ``update()``:
+    the columns come from the model, the head row is already locked by the caller, and
+    the head moves only from ``from_seq`` (the compare-and-set of ``_append``)."""
+    ops = connection.ops
+    fields = [f for f in AuditEvent._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(ops.quote_name(f.column) for f in fields)
+    values = [f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields]
+    head = AuditChainHead._meta
+    col = {f.name: ops.quote_name(f.column) for f in head.concrete_fields}
+    pk = ops.quote_name(AuditEvent._meta.pk.column)
+    # names from the models' metadata, quoted; every value is a parameter
+    sql = (
+        f"WITH ev AS (INSERT INTO {ops.quote_name(AuditEvent._meta.db_table)} ({columns}) "  # noqa: S608 - quoted names from model metadata, values are parameters
+        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {pk}) "
+        f"UPDATE {ops.quote_name(head.db_table)} SET {col['seq']} = %s, "
+        f"{col['head_hash']} = %s, {col['updated_at']} = %s WHERE {col['chain_key']} = %s "
+        f"AND {col['seq']} = %s RETURNING (SELECT {pk} FROM ev)"
+    )
+    updated_at = head.get_field("updated_at").get_db_prep_save(event.occurred_at, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, event.seq, event.hash, updated_at, event.chain_key, from_seq])
+        row = cursor.fetchone()
+    if row is None:  # the head moved (or vanished) under its lock: the caller rolls back
+        raise ChainConflict(
+            f"audit chain {event.chain_key} moved past seq {from_seq} during the append"
+        )
+    event.pk = row[0]
+    event._state.adding = False
+    event._state.db = connection.alias
 
 
 def _locked_head(key: str, *, at) -> AuditChainHead:

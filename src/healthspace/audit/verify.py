@@ -23,6 +23,7 @@ from healthspace.audit import chain, checkpoints
 from healthspace.audit.models import AuditChainHead, AuditCheckpoint, AuditEvent
 
 BATCH = 500
+ARCHIVE_PREFIX = "archive:"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,11 @@ ORPHAN_HEAD = "head without events: the whole chain was deleted"
 NOT_IN_CHAIN = "checkpointed event is missing (deleted or truncated after the checkpoint)"
 REWRITTEN = "checkpointed event has a different hash (rewritten after the checkpoint)"
 CHECKPOINT = "checkpoint invalid"
+ARCHIVE_MARK = (
+    "checkpoint marked as an archive, but its signed heads name no archive "
+    "(archive boundaries not used)"
+)
+ARCHIVE_CONFLICT = "archive boundary contradicts a checkpoint (archived link has another hash)"
 UNKNOWN_CHECKPOINT = "expected checkpoint (from an off-box copy) is not in the database"
 
 
@@ -89,6 +95,8 @@ class Report:
     events: int = 0
     chains: int = 0
     checkpoints: int = 0
+    # Chains whose oldest links were archived: their walk starts at the signed boundary.
+    archived_chains: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -101,6 +109,8 @@ class Report:
 
     def summary(self) -> str:
         counts = f"{self.events} events in {self.chains} chains, {self.checkpoints} checkpoints"
+        if self.archived_chains:
+            counts += f" ({self.archived_chains} chains resume after archived links)"
         if self.ok:
             return f"{counts}: OK"
         return f"{counts}: {len(self.problems)} problem(s); first: {self.first}"
@@ -126,6 +136,10 @@ class Store(Protocol):
     ) -> Mapping[tuple[str, int], tuple[int, str]]:
         """{(chain_key, seq): (event id, hash)} for those links that exist."""
 
+    def archive_checkpoints(self) -> Iterable[AuditCheckpoint]:
+        """The checkpoints marked as archive checkpoints, oldest first (a finding aid:
+        what they vouch for is read from their signed heads only)."""
+
 
 @dataclass
 class _Chain:
@@ -135,6 +149,39 @@ class _Chain:
     expected_prev: str = chain.GENESIS
     last: EventRow | None = None
     broken: bool = False
+
+
+def archive_entry(heads: Mapping[str, Any]) -> tuple[str, Any] | None:
+    """The ``archive:YYYY-MM`` entry of an archive checkpoint's heads, if any."""
+    for key, value in heads.items():
+        if key.startswith(ARCHIVE_PREFIX):
+            return key, value
+    return None
+
+
+def archive_boundaries(
+    store: Store,
+    public_keys: Mapping[str, Ed25519PublicKey],
+    found: list[tuple[tuple[int, int], Problem]] | None = None,
+) -> dict[str, tuple[int, str]]:
+    """{chain_key: (seq, hash)} of each chain's last archived link, from the signed heads
+    of valid archive checkpoints (later archives extend earlier ones). A checkpoint whose
+    signature or digest fails vouches for nothing (the checkpoint pass reports it)."""
+    boundaries: dict[str, tuple[int, str]] = {}
+    for cp in store.archive_checkpoints():
+        bad = checkpoints.check_checkpoint(
+            cp, public_keys=public_keys, previous_hash=cp.previous_checkpoint_hash
+        )
+        if bad is not None:
+            continue
+        if archive_entry(cp.heads) is None:
+            if found is not None:
+                found.append(((2, -1), Problem("", None, None, CHECKPOINT, ARCHIVE_MARK, cp.pk)))
+            continue
+        for key, value in cp.heads.items():
+            if not key.startswith(ARCHIVE_PREFIX):
+                boundaries[key] = (int(value[0]), str(value[1]))
+    return boundaries
 
 
 def verify(
@@ -147,6 +194,9 @@ def verify(
     # (sort key, problem): problems are reported in chain order, then checkpoint order,
     # although head checks run in batches after their chain has been walked.
     found: list[tuple[tuple[int, int], Problem]] = []
+    # Chains whose first links were archived start from the signed boundary, not seq 1.
+    boundaries = archive_boundaries(store, public_keys, found)
+    walked: set[str] = set()  # archived chains that still have events
     pending: list[_Chain] = []
     matched_heads = 0
 
@@ -174,6 +224,11 @@ def verify(
                     flush()
             current = _Chain(key=event.chain_key, ordinal=report.chains)
             report.chains += 1
+            boundary = boundaries.get(event.chain_key)
+            if boundary is not None:
+                walked.add(event.chain_key)
+                current.expected_seq, current.expected_prev = boundary[0] + 1, boundary[1]
+                report.archived_chains += 1
         if current.broken:
             continue
         problem = _event_problem(current, event)
@@ -191,9 +246,19 @@ def verify(
 
     if store.head_count() != matched_heads:
         for key, seq in store.heads_without_events():
-            found.append(((1, 0), Problem(key, seq, None, ORPHAN_HEAD, f"head at seq {seq}")))
+            if key not in boundaries:
+                found.append(((1, 0), Problem(key, seq, None, ORPHAN_HEAD, f"head at seq {seq}")))
+    # Chains archived whole: their head must still be the last archived link.
+    unwalked = sorted(set(boundaries) - walked)
+    for start in range(0, len(unwalked), BATCH):
+        batch = unwalked[start : start + BATCH]
+        heads = store.heads(batch)
+        for key in batch:
+            problem = _archived_head_problem(key, heads.get(key), boundaries[key])
+            if problem is not None:
+                found.append(((1, 0), problem))
 
-    seen_hashes = _verify_checkpoints(store, report, found, public_keys)
+    seen_hashes = _verify_checkpoints(store, report, found, public_keys, boundaries)
     for expected in expected_checkpoints:
         if expected not in seen_hashes:
             found.append(((3, 0), Problem("", None, None, UNKNOWN_CHECKPOINT, expected)))
@@ -260,11 +325,31 @@ def _head_problem(c: _Chain, head: tuple[int, str] | None) -> Problem | None:
     return None
 
 
+def _archived_head_problem(
+    key: str, head: tuple[int, str] | None, boundary: tuple[int, str]
+) -> Problem | None:
+    """A chain with no events left is whole only if its head is its last archived link."""
+    if head is not None and tuple(head) == boundary:
+        return None
+    if head is None:
+        return Problem(key, boundary[0], None, NO_HEAD, "every event was archived")
+    if head[0] > boundary[0]:
+        return Problem(
+            key,
+            boundary[0] + 1,
+            None,
+            TRUNCATED,
+            f"head at seq {head[0]}; archived up to seq {boundary[0]}, no events after it",
+        )
+    return Problem(key, head[0], None, HEAD_HASH, "head does not match the last archived link")
+
+
 def _verify_checkpoints(
     store: Store,
     report: Report,
     found: list[tuple[tuple[int, int], Problem]],
     public_keys: Mapping[str, Ed25519PublicKey],
+    boundaries: Mapping[str, tuple[int, str]],
 ) -> set[str]:
     seen: set[str] = set()
     previous_hash = chain.GENESIS
@@ -277,7 +362,21 @@ def _verify_checkpoints(
             found.append(((2, index), Problem("", None, None, CHECKPOINT, bad.what, cp.pk)))
             # An unsigned list of heads proves nothing about the events.
             continue
-        links = [(key, int(value[0]), str(value[1])) for key, value in cp.heads.items()]
+        links = []
+        for key, value in cp.heads.items():
+            if key.startswith(ARCHIVE_PREFIX):
+                continue  # the archive's manifest, not a link
+            link = (key, int(value[0]), str(value[1]))
+            boundary = boundaries.get(key)
+            if boundary is not None and link[1] <= boundary[0]:
+                # Archived: no longer in the database. The boundary link itself is
+                # pinned by the (signed) archive checkpoint, so both must agree.
+                if link[1] == boundary[0] and link[2] != boundary[1]:
+                    found.append(
+                        ((2, index), Problem(key, link[1], None, ARCHIVE_CONFLICT, "", cp.pk))
+                    )
+                continue
+            links.append(link)
         for start in range(0, len(links), BATCH):
             batch = links[start : start + BATCH]
             stored = store.events_at([(key, seq) for key, seq, _ in batch])
@@ -337,6 +436,9 @@ class DatabaseStore:
 
     def checkpoints(self) -> Iterator[AuditCheckpoint]:
         yield from AuditCheckpoint.objects.order_by("pk").iterator(chunk_size=100)
+
+    def archive_checkpoints(self) -> Iterator[AuditCheckpoint]:
+        yield from AuditCheckpoint.objects.filter(archive_before__isnull=False).order_by("pk")
 
     def events_at(self, links: Sequence[tuple[str, int]]) -> dict[tuple[str, int], tuple[int, str]]:
         if not links:

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.db.models import Count, OuterRef, Subquery
 
 from healthspace.access.actors import Actor
@@ -45,6 +45,7 @@ from healthspace.consent.models import ConsentRecord
 from healthspace.consent.selectors import consent_state_for
 from healthspace.core.errors import NotFound
 from healthspace.core.nhs_numbers import format_spaced
+from healthspace.core.replicas import replica_reads
 from healthspace.records.models import Patient
 from healthspace.staff.models import PermissionAnswer, RelationshipClaim
 
@@ -56,25 +57,39 @@ AUDIT_VIEW = Action.ACCESS_LOG_VIEW
 class HistoryPage:
     entries: list[AccessEntry]
     older_before: int | None  # cursor for the "Older" link; None on the last page
-    reported: frozenset[int]  # event ids with an open case already
+    reported: frozenset[int]  # event ids the patient told us about (an open case)
+    # event ids with an open case a rule raised (emergency access, a self-claimed
+    # relationship): under review, but the patient did not report them
+    under_review: frozenset[int] = frozenset()
 
 
 def own_access_history(
     *, actor: Actor, patient_id: uuid.UUID, before: int | None = None, limit: int = PAGE_SIZE
 ) -> HistoryPage:
     """One page of the patient's own trail, newest first. Reading it is an access too:
-    the audit event is written in the same transaction as the read."""
+    the audit event is written in the same transaction as the read. With a read replica
+    (docs/scaling.md) the list, which may be a moment stale, is read there first, and is
+    returned only if the audit event then commits on the primary."""
     decision = access_checked(actor=actor, action=Action.ACCESS_LOG_VIEW, patient_id=patient_id)
     if not decision.allowed:
         raise NotFound(NOT_FOUND_MESSAGE)
+    entries: list[AccessEntry] | None = None
+    with replica_reads() as alias:
+        if alias != DEFAULT_DB_ALIAS:
+            entries = access_history_for_patient(
+                patient_id=patient_id, limit=limit + 1, before=before
+            )
     with transaction.atomic():
-        entries = access_history_for_patient(patient_id=patient_id, limit=limit + 1, before=before)
-        reported = frozenset(
+        if entries is None:  # no replica: the read shares the audit event's transaction
+            entries = access_history_for_patient(
+                patient_id=patient_id, limit=limit + 1, before=before
+            )
+        open_cases = dict(
             PrivacyCase.objects.filter(
                 patient_id=patient_id,
                 status=PrivacyCase.Status.OPEN,
                 audit_event_id__in=[e.id for e in entries],
-            ).values_list("audit_event_id", flat=True)
+            ).values_list("audit_event_id", "kind")
         )
         audit_record(
             actor=actor,
@@ -89,7 +104,12 @@ def own_access_history(
     return HistoryPage(
         entries=entries,
         older_before=entries[-1].id if more and entries else None,
-        reported=reported,
+        reported=frozenset(
+            event for event, kind in open_cases.items() if kind == PrivacyCase.Kind.NOT_RECOGNISED
+        ),
+        under_review=frozenset(
+            event for event, kind in open_cases.items() if kind != PrivacyCase.Kind.NOT_RECOGNISED
+        ),
     )
 
 

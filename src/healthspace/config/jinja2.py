@@ -26,7 +26,6 @@ def environment(**options: Any) -> Environment:
     env.globals.update(
         {
             "static": static,
-            "static_url": settings.STATIC_URL,
             "url": url,
             "get_messages": get_messages,
             "idle_seconds": settings.SESSION_COOKIE_AGE,

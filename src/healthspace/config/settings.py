@@ -170,7 +170,27 @@ for _alias, _db in DATABASES.items():
             "transaction_mode": "IMMEDIATE",
         }
         _db["CONN_MAX_AGE"] = 0 if env.get("DATABASE_URL") is None else 600
-DATABASE_ROUTERS = ["healthspace.vault.routers.KeystoreRouter"]
+# A PostgreSQL streaming replica for reads that may be a moment stale (who looked at a
+# record, usage statistics, bulk export listings): used only inside
+# healthspace.core.replicas.replica_reads() blocks, never for writes (docs/scaling.md).
+if env.get("DATABASE_REPLICA_URL"):
+    DATABASES["replica"] = dj_database_url.parse(
+        env.get("DATABASE_REPLICA_URL"),
+        conn_max_age=env.get_int("DB_CONN_MAX_AGE", 600),
+        conn_health_checks=True,
+    )
+    # Tests read the primary's test database through this alias (no second test database).
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+# Behind PgBouncer in transaction pooling, a server-side cursor (QuerySet.iterator())
+# outside a transaction may land on another server connection: turn them off there.
+if (env.get("DB_DISABLE_SERVER_SIDE_CURSORS") or "").strip().lower() in {"1", "true", "yes"}:
+    for _db in DATABASES.values():
+        if _db["ENGINE"] == "django.db.backends.postgresql":
+            _db["DISABLE_SERVER_SIDE_CURSORS"] = True
+DATABASE_ROUTERS = [
+    "healthspace.core.replicas.ReplicaRouter",
+    "healthspace.vault.routers.KeystoreRouter",
+]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -24,6 +24,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from healthspace.access.context import Interaction
 from healthspace.access.policy import Action
 from healthspace.core.clock import now
+from healthspace.core.replicas import replica_reads
 from healthspace.fhir_api import selectors as reads
 from healthspace.fhir_api.http import NDJSON, ApiError, fhir_response, not_found
 from healthspace.fhir_api.models import ExportChunk, ExportJob, chunk_purpose
@@ -241,7 +242,10 @@ def run(job_id: str) -> str:
             batch = patients.order_by("id")
             if last is not None:
                 batch = batch.filter(id__gt=last)
-            ids_ = list(batch.values_list("id", flat=True)[:BATCH])
+            # Which patients to walk may be a moment stale (a replica, when there is
+            # one); each record is then read, decided and audited on the primary.
+            with replica_reads():
+                ids_ = list(batch.values_list("id", flat=True)[:BATCH])
             if not ids_:
                 break
             if ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.CANCELLED).exists():

@@ -11,7 +11,6 @@ name a resource on the source's server, not ours).
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime
 from typing import Any
 
@@ -111,6 +110,18 @@ def _point(
     walk(resource)
 
 
+def json_copy(node: Any) -> Any:
+    """A deep copy of JSON data (dicts, lists, strings, numbers, booleans, None): what
+    ``copy.deepcopy`` gives for it, several times faster (no memo, no dispatch). Serving
+    copies every resource it rewrites, so this runs for each of a record's resources on
+    every read (docs/performance.md)."""
+    if isinstance(node, dict):
+        return {key: json_copy(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [json_copy(value) for value in node]
+    return node
+
+
 def served_item(
     resource: dict[str, Any],
     *,
@@ -122,7 +133,7 @@ def served_item(
     resolved: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The stored resource as served: our id, meta, and references (see module doc)."""
-    out = copy.deepcopy(resource)
+    out = json_copy(resource)
     out["id"] = ids.item_id(item_pk)
     meta = dict(out.get("meta") or {})
     meta["versionId"] = str(version)
@@ -150,7 +161,7 @@ def served_item(
 
 
 def served_patient(resource: dict[str, Any], patient) -> dict[str, Any]:
-    out = copy.deepcopy(resource)
+    out = json_copy(resource)
     out["id"] = str(patient.id)
     meta = dict(out.get("meta") or {})
     meta.pop("tag", None)

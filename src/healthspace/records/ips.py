@@ -1,5 +1,11 @@
 """The International Patient Summary (IPS) of a record: a FHIR document Bundle
-(Composition first), validated against the R4B models. Pure: no ORM, no access checks.
+(Composition first). Pure: no ORM, no access checks.
+
+Its shape is checked against the R4B models (fhir.resources) by the tests, on every
+document they make (portability's test_formats, and every response of the FHIR API's
+tests through ``fhir_api.testing.check``), not on every request: the resources in it were
+validated when they were imported, and validating the whole Bundle again cost more CPU
+than all the rest of a ``$summary`` request (docs/performance.md).
 
 Callers gather what the reader may see, audited (the FHIR API's ``Patient/[id]/$summary``;
 the patient's own IPS download), and pass the resources as they serve them: the Patient
@@ -19,8 +25,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-
-from fhir.resources.R4B.bundle import Bundle
 
 from healthspace.records import fhir_map
 
@@ -179,5 +183,4 @@ def ips_document(
             *entries,
         ],
     }
-    Bundle.model_validate(bundle)
     return bundle

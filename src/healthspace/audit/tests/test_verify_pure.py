@@ -102,6 +102,9 @@ class MemoryStore:
     def checkpoints(self):
         return iter(self.cps)
 
+    def archive_checkpoints(self):
+        return [cp for cp in self.cps if cp.archive_before is not None]
+
     def events_at(self, links):
         by_link = {(r.chain_key, r.seq): (r.id, r.hash) for r in self.rows}
         return {link: by_link[link] for link in links if link in by_link}

@@ -295,3 +295,21 @@ def test_a_patient_can_choose_emails_about_staff_views(patients, signed_in):
     assert Account.objects.get(user=user).notify_staff_views
     client.post("/record/access/notify/", {})
     assert not Account.objects.get(user=user).notify_staff_views
+
+
+def test_an_alert_a_rule_raised_is_not_shown_as_reported_by_the_patient(
+    patients, make_staff, signed_in
+):
+    from django.db import transaction
+
+    from healthspace.cases.services import alert_raise
+
+    (user, patient_id), _ = patients
+    event = record_event(make_staff("Eve", "Jones"), patient_id, reason="emergency-access")
+    with transaction.atomic():
+        alert_raise(patient_id=patient_id, kind="emergency-access", audit_event_id=event.pk)
+
+    page = signed_in(user).get(LIST).content.decode()
+    assert "Our privacy officer is already checking this" in page
+    assert "You told us about this" not in page  # the patient said nothing
+    assert f'name="event_id" value="{event.pk}"' not in page  # one open case per event

@@ -304,7 +304,9 @@ def test_the_monthly_counts_read_the_action_time_index():
             # must not have to: with sequential scans priced out, the plan is the index
             cursor.execute("SET LOCAL enable_seqscan = off")
         plan = stats.monthly_rows(start, end).explain()
-    assert "audit_action_ts" in plan, plan
+    # On PostgreSQL the table is partitioned by month (audit.0004): each partition's copy
+    # of the index is named by PostgreSQL after its columns.
+    assert "audit_action_ts" in plan or "_action_occurred_at_idx" in plan, plan
     if connection.vendor == "postgresql":
         assert "Seq Scan on audit_event" not in plan, plan
 

@@ -171,7 +171,10 @@ def test_a_login_without_a_linked_record_sees_no_record(client, db):
     )
     response = client.get(reverse("web:record"))
     assert response.status_code == 404
-    assert "There is no record here that you can see" in response.content.decode()
+    body = response.content.decode()
+    assert "There is no record here that you can see" in body
+    # a carer with a basic account is told where records shared with them are
+    assert f'href="{reverse("shared:list")}"' in body
 
 
 def test_logout_is_a_post_and_ends_the_session(client, demo):
