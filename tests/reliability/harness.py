@@ -211,8 +211,8 @@ def production_secrets() -> dict[str, str]:
 # Variables of the calling environment that must not leak into the service under test
 # (the test run's own database, demo switches, settings overrides).
 _DROPPED = re.compile(
-    r"^(DATABASE_URL|HEALTHSPACE_.*|SECRET_KEY|DJANGO_SETTINGS_MODULE|ALLOWED_HOSTS|"
-    r"CSRF_TRUSTED_ORIGINS|SECURE_.*|BEHIND_TLS_PROXY|DB_CONN_MAX_AGE|EMAIL_.*|LOG_LEVEL)$"
+    r"^(DATABASE_.*|DB_.*|HEALTHSPACE_.*|SECRET_KEY|DJANGO_SETTINGS_MODULE|ALLOWED_HOSTS|"
+    r"CSRF_TRUSTED_ORIGINS|SECURE_.*|BEHIND_TLS_PROXY|EMAIL_.*|LOG_LEVEL)$"
 )
 
 
