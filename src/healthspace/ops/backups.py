@@ -46,7 +46,8 @@ def pg_restored(settings_dict: dict[str, Any], backup: Path, *, bin_dir: str = "
     args, env = pg_args(settings_dict)
     tool = (lambda name: str(Path(bin_dir) / name)) if bin_dir else (lambda name: name)
     name = f"{settings_dict['NAME']}_restored_{uuid.uuid4().hex[:8]}"
-    subprocess.run([tool("createdb"), *args, name], check=True, env=env, timeout=120)  # noqa: S603
+    create = [tool("createdb"), *args, name]
+    subprocess.run(create, check=True, env=env, timeout=120)  # noqa: S603 - fixed argv
     try:
         subprocess.run(  # noqa: S603 - fixed argv of the PostgreSQL client
             [tool("pg_restore"), *args, "--no-owner", "-d", name, str(backup)],
