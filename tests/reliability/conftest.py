@@ -22,6 +22,7 @@ import pytest
 from tests.reliability.harness import (
     GRANIAN,
     PG_BIN,
+    AppServer,
     PrivateCluster,
     Service,
     private_cluster,
@@ -107,3 +108,11 @@ def new_service(cluster: PrivateCluster, _template: Service) -> Callable[[str], 
         return service
 
     return make
+
+
+@pytest.fixture(autouse=True)
+def _stop_servers() -> Iterator[None]:
+    """No server outlives its test, passed or failed."""
+    yield
+    while AppServer.made:
+        AppServer.made.pop().stop()

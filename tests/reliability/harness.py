@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import psycopg
 import pyotp
@@ -295,7 +295,10 @@ class Service:
 
 class AppServer:
     """granian serving healthspace.config.wsgi, as `healthspace up` starts it, in a
-    process group of its own so that a kill reaches every process of it."""
+    process group of its own so that a kill reaches every process of it. Every server
+    made is in ``AppServer.made``, so that the suite stops it after a test that failed."""
+
+    made: ClassVar[list[AppServer]] = []
 
     def __init__(self, service: Service, *, threads: int = 4, log_name: str = "app") -> None:
         self.service, self.threads = service, threads
@@ -303,6 +306,7 @@ class AppServer:
         self.log = service.data_dir / f"{log_name}-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        AppServer.made.append(self)
 
     @property
     def base(self) -> str:
