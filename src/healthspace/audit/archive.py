@@ -143,7 +143,7 @@ def _export_and_drop(
     previous = verify.archive_boundaries(_Boundaries(), {checkpoints.key_id(public): public})
     # Names are constants or partition names matched by a regex.
     union = " UNION ALL ".join(
-        f'SELECT {", ".join(FIELDS)} FROM "{p.name}"'  # noqa: S608
+        f'SELECT {", ".join(FIELDS)} FROM "{p.name}"'  # noqa: S608 - names from the catalogue, matched
         for p in targets
     )
     _refuse_overlap(union)

@@ -350,7 +350,7 @@ def _lock_consent(patient_id: uuid.UUID) -> list[ConsentRecord]:
     """Take the locks consent_change takes (the patient row, then the latest versions) so
     the state read here is the one the change applies to. Returns the two latest versions,
     newest first."""
-    Patient.objects.select_for_update().filter(id=patient_id).values("id").first()
+    Patient.objects.select_for_update(no_key=True).filter(id=patient_id).values("id").first()
     return list(
         ConsentRecord.objects.select_for_update()
         .filter(patient_id=patient_id)

@@ -24,3 +24,9 @@ urlpatterns = [
     path("operator/statistics/", include("healthspace.ops.urls")),
     path("operator/admin/", admin.site.urls),
 ]
+
+# An error nobody handled: a page (or an OperationOutcome under /fhir/) that needs no
+# database; 503 with Retry-After when the database cannot be reached, also when Django
+# reports it as a 400 (a session that could not be saved). web/errors.py
+handler500 = "healthspace.web.errors.server_error"
+handler400 = "healthspace.web.errors.bad_request"

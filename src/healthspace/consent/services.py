@@ -60,9 +60,16 @@ def consent_change(
     with transaction.atomic():
         # Serialise changes to this patient's consent: lock the patient row (there is one
         # before the first change), then the latest version. The unique (patient, version)
-        # constraint is the backstop if the record itself has gone.
+        # constraint is the backstop if the record itself has gone. FOR NO KEY UPDATE,
+        # not FOR UPDATE: every insert of a row that references the patient (a message,
+        # a reading shared into the SCR) takes FOR KEY SHARE on it, and FOR UPDATE
+        # against those deadlocked a consent change with a message sent at the same
+        # moment (tests/reliability). No key changes here, so the weaker lock suffices.
         patient_exists = (
-            Patient.objects.select_for_update().filter(id=patient_id).values("id").first()
+            Patient.objects.select_for_update(no_key=True)
+            .filter(id=patient_id)
+            .values("id")
+            .first()
         )
         latest = (
             ConsentRecord.objects.select_for_update()

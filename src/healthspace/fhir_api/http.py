@@ -29,6 +29,12 @@ from healthspace.core.errors import NotFound
 from healthspace.records.fhir_checks import FhirInputError
 from healthspace.smart import throttle
 from healthspace.smart.tokens import bearer_token, token_actor
+from healthspace.web.errors import (
+    RETRY_AFTER_SECONDS,
+    UNAVAILABLE,
+    UNAVAILABLE_DIAGNOSTICS,
+    log_unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +140,11 @@ def read_json_body(request: HttpRequest) -> Any:
         raise ApiError(
             415, "not-supported", "Send FHIR JSON (Content-Type: application/fhir+json)."
         )
+    if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower() and not (
+        request.META.get("CONTENT_LENGTH")
+    ):
+        # Django reads only Content-Length bytes: a chunked body would arrive empty
+        raise ApiError(411, "structure", "Send the body with a Content-Length header.")
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -208,6 +219,19 @@ def fhir_view(
                 response = error_response(not_found(), request)
             except FhirInputError as exc:
                 response = error_response(ApiError(400, "invalid", str(exc)), request)
+            except UNAVAILABLE as exc:
+                # the database is restarting or unreachable: try again (web/errors.py)
+                log_unavailable(request, exc)
+                response = error_response(
+                    ApiError(
+                        503,
+                        "transient",
+                        UNAVAILABLE_DIAGNOSTICS,
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                    ),
+                    request,
+                )
+                response._has_been_logged = True  # in one line, above
             except Exception:
                 # never a traceback or an HTML page; the log has the path only (no body)
                 log.exception("FHIR API error on %s %s", request.method, request.path)

@@ -483,7 +483,7 @@ def _find_patient(plan: PatientPlan) -> Patient | None:
     found = by_nhs or by_lookup
     if len(found) > 1:
         raise FhirInputError(f"{plan.key}: identifiers match more than one patient; not merged")
-    return Patient.objects.select_for_update().get(pk=found.pop()) if found else None
+    return Patient.objects.select_for_update(no_key=True).get(pk=found.pop()) if found else None
 
 
 def _practice(plan: PatientPlan) -> Organisation | None:

@@ -151,7 +151,7 @@ def linkage_key_issue(
     with transaction.atomic():
         # Locked so two clerks issuing at once leave exactly one key working.
         patient = (
-            Patient.objects.select_for_update(of=("self",))
+            Patient.objects.select_for_update(of=("self",), no_key=True)
             .select_related("registered_practice")
             .filter(pk=patient_id)
             .first()

@@ -100,7 +100,7 @@ def grant_create(
     if "@" not in email or len(email) > 254:
         raise InvalidInput("Enter the email address they use to log in to HealthSpace")
     with transaction.atomic():
-        Patient.objects.select_for_update().filter(pk=patient_id).first()
+        Patient.objects.select_for_update(no_key=True).filter(pk=patient_id).first()
         if paused(patient_id):  # paused while the form was open
             raise NotFound(NOT_FOUND)
         since = clock.now() - timedelta(days=1)
@@ -411,7 +411,7 @@ def share_code_create(*, actor: Actor, user_id: int, profession: str, minutes: i
         actor, Action.SHARING_GRANT, context=AccessContext(sharing_frozen=paused(actor.patient_id))
     )
     with transaction.atomic():
-        Patient.objects.select_for_update().filter(pk=patient_id).first()
+        Patient.objects.select_for_update(no_key=True).filter(pk=patient_id).first()
         if paused(patient_id):
             raise NotFound(NOT_FOUND)
         text = codes.new_code()
@@ -543,7 +543,7 @@ def sharing_pause(*, actor: Actor) -> SharingPause:
 
     patient_id = _own(actor, Action.SHARING_FREEZE)
     with transaction.atomic():
-        Patient.objects.select_for_update().filter(pk=patient_id).first()
+        Patient.objects.select_for_update(no_key=True).filter(pk=patient_id).first()
         existing = SharingPause.objects.filter(
             patient_id=patient_id, lifted_at__isnull=True
         ).first()

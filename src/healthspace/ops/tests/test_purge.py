@@ -10,10 +10,8 @@ into a fresh database on PostgreSQL.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import sqlite3
-import subprocess
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,7 +30,7 @@ from healthspace.accounts.models import Account
 from healthspace.accounts.sessions.testing import signed_in_client
 from healthspace.core.clock import now
 from healthspace.core.errors import InvalidInput
-from healthspace.ops import lifecycle
+from healthspace.ops import backups, lifecycle
 from healthspace.ops.demo import ensure_demo_logins
 from healthspace.ops.purge import purge
 from healthspace.records.importer import import_paths, item_purpose
@@ -100,13 +98,6 @@ def _read_only() -> None:
 # --- backups, as an operator takes them ------------------------------------------------
 
 
-def _pg_args(settings_dict: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
-    args = ["-h", settings_dict["HOST"] or "127.0.0.1", "-p", str(settings_dict["PORT"] or 5432)]
-    if settings_dict["USER"]:
-        args += ["-U", settings_dict["USER"]]
-    return args, {**os.environ, "PGPASSWORD": settings_dict["PASSWORD"] or ""}
-
-
 def _backup_main_database(path: Path) -> None:
     if connection.vendor == "sqlite":
         connection.ensure_connection()
@@ -114,12 +105,7 @@ def _backup_main_database(path: Path) -> None:
         connection.connection.backup(target)
         target.close()
         return
-    args, env = _pg_args(connection.settings_dict)
-    subprocess.run(
-        ["pg_dump", *args, "-Fc", "-f", str(path), connection.settings_dict["NAME"]],
-        check=True,
-        env=env,
-    )
+    backups.pg_dump_custom(connection.settings_dict, path)
 
 
 @contextmanager
@@ -134,65 +120,11 @@ def _restored(backup: Path) -> Iterator[Any]:
         finally:
             restored.close()
         return
-    import psycopg
-
-    args, env = _pg_args(connection.settings_dict)
-    name = f"{connection.settings_dict['NAME']}_restored_{uuid.uuid4().hex[:8]}"
-    subprocess.run(["createdb", *args, name], check=True, env=env)
-    try:
-        subprocess.run(
-            ["pg_restore", *args, "--no-owner", "-d", name, str(backup)], check=True, env=env
-        )
-        s = connection.settings_dict
-        restored = psycopg.connect(
-            host=s["HOST"] or "127.0.0.1",
-            port=s["PORT"] or 5432,
-            user=s["USER"],
-            password=s["PASSWORD"] or None,
-            dbname=name,
-        )
-        try:
-            yield restored
-        finally:
-            restored.close()
-    finally:
-        subprocess.run(["dropdb", *args, "--if-exists", name], check=True, env=env)
+    with backups.pg_restored(connection.settings_dict, backup) as restored:
+        yield restored
 
 
-def _tables(db) -> list[str]:
-    cursor = db.cursor()
-    if isinstance(db, sqlite3.Connection):
-        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-    else:
-        cursor.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
-    return sorted(row[0] for row in cursor.fetchall())
-
-
-def _rows(db, sql: str) -> list[tuple]:
-    cursor = db.cursor()
-    cursor.execute(sql)
-    return cursor.fetchall()
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, bytes | memoryview):
-        return bytes(value).decode("latin-1")
-    if isinstance(value, dict | list):
-        return json.dumps(value, ensure_ascii=False)
-    return str(value)
-
-
-def _clear_text_found(db, known: set[str]) -> list[str]:
-    """Every column of every table of the restored database, searched for the strings."""
-    found = []
-    for table in _tables(db):
-        text = "\n".join(
-            _as_text(v)
-            for row in _rows(db, f'SELECT * FROM "{table}"')  # noqa: S608 - names from the catalogue
-            for v in row
-        )
-        found += [f"{table}: {k!r}" for k in known if k in text]
-    return found
+_tables, _rows, _clear_text_found = backups.tables, backups.rows, backups.clear_text_found
 
 
 def _uuid(value: Any) -> uuid.UUID:
