@@ -41,7 +41,7 @@ from django.db import IntegrityError, connection, transaction
 from healthspace.access.actors import Actor
 from healthspace.access.policy import Action, decide
 from healthspace.core import nhs_numbers
-from healthspace.records import fhir_map, importer
+from healthspace.records import bulk_worker, fhir_map, importer
 from healthspace.records.fhir_checks import FhirInputError, parse_json_bytes
 from healthspace.records.importer import (
     MAX_FILE_BYTES,
@@ -301,15 +301,6 @@ def seal_piece(piece: Piece) -> SealedPiece | None:
     return SealedPiece(list(by_key.values()), skipped, len(entries))
 
 
-def _init_worker(settings_module: str, kek: bytes, index_key: bytes) -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = settings_module
-    import django
-
-    django.setup()
-    settings.HEALTHSPACE_KEK = kek
-    settings.HEALTHSPACE_INDEX_KEY = index_key
-
-
 # ---------------------------------------------------------------- writer side
 
 
@@ -497,6 +488,7 @@ class FileWriter:
         from healthspace.core.clock import now
 
         at = now()
+        practices = [self._practice_id(p.practice) for p in patients]  # not during a COPY
         _copy(
             Patient._meta.db_table,
             _columns(Patient, _PATIENT_FIELDS),
@@ -505,7 +497,7 @@ class FileWriter:
                     p.id,
                     p.nhs_number,
                     p.birth_date,
-                    self._practice_id(p.practice),
+                    practice,
                     p.resource,
                     p.content_hash,
                     1,
@@ -513,7 +505,7 @@ class FileWriter:
                     at,
                     at,
                 )
-                for p in patients
+                for p, practice in zip(patients, practices, strict=True)
             ),
         )
         _copy(
@@ -609,7 +601,7 @@ class _Pipeline:
             self.pool = ProcessPoolExecutor(
                 max_workers=workers,
                 mp_context=get_context("spawn"),
-                initializer=_init_worker,
+                initializer=bulk_worker.init,
                 initargs=(
                     os.environ.get("DJANGO_SETTINGS_MODULE", "healthspace.config.settings"),
                     settings.HEALTHSPACE_KEK,
@@ -629,7 +621,7 @@ class _Pipeline:
         window: list[tuple[Piece, Future]] = []
         limit = 2 * self.workers + 1
         for piece in pieces:
-            window.append((piece, self.pool.submit(seal_piece, piece)))
+            window.append((piece, self.pool.submit(bulk_worker.seal, piece)))
             if len(window) >= limit:
                 yield self._result(*window.pop(0))
         while window:
