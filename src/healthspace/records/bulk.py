@@ -25,13 +25,14 @@ resolves forwards. On SQLite ``import_paths(..., bulk=True)`` uses the plain imp
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from multiprocessing import get_all_start_methods, get_context
 from pathlib import Path
 from typing import Any
 
@@ -88,8 +89,8 @@ def _starts_patient(line: bytes) -> bool:
     if _PATIENT_MARK not in line:
         return False
     try:
-        value = parse_json_bytes(line, where="")
-    except FhirInputError:
+        value = json.loads(line)  # a look only: the worker parses strictly
+    except ValueError:
         return False  # the worker reports it, with its line number
     return isinstance(value, dict) and value.get("resourceType") == "Patient"
 
@@ -591,13 +592,33 @@ class FileWriter:
 # ---------------------------------------------------------------- driving
 
 
+def _warm_models() -> None:
+    from fhir.resources.R4B import get_fhir_model_class
+
+    for rtype in (
+        "Patient", "Organization", "Practitioner", "AllergyIntolerance", "CarePlan",
+        "CareTeam", "Condition", "DiagnosticReport", "Encounter", "Immunization",
+        "MedicationRequest", "MedicationStatement", "Observation", "Procedure",
+    ):  # fmt: skip
+        get_fhir_model_class(rtype)
+
+
 class _Pipeline:
     """Pieces in order through a bounded window of worker results (memory stays flat)."""
 
     def __init__(self, workers: int):
         self.workers = workers
         self.pool: ProcessPoolExecutor | None = None
-        if workers > 0:
+        if workers <= 0:
+            return
+        if "fork" in get_all_start_methods():
+            # Workers start at once with Django and the FHIR models loaded. They never use
+            # the database: the connections they inherit stay untouched, and a worker
+            # leaves with os._exit (multiprocessing), so nothing closes them under the
+            # writer. Warm the models first, so both workers get them for free.
+            _warm_models()
+            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"))
+        else:
             self.pool = ProcessPoolExecutor(
                 max_workers=workers,
                 mp_context=get_context("spawn"),
