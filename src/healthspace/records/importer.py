@@ -299,23 +299,23 @@ def _plan_patient(unit: Unit, resource: dict[str, Any], key: str, assign: bool) 
 
 def _normalise(unit: Unit, resource: dict[str, Any]) -> dict[str, Any]:
     """Point references held in this unit at ``Type/id`` and inline referenced Medications."""
-    out = json.loads(json.dumps(resource))
 
-    def walk(node: Any) -> None:
+    def copy(node: Any, rewrite: bool) -> Any:
+        # a deep copy (the caller's resource stays as read) that rewrites on the way;
+        # contained resources are copied as they are
         if isinstance(node, dict):
-            ref = node.get("reference")
-            if isinstance(ref, str) and not ref.startswith("#"):
-                target = unit.resolve(node)
+            out = {k: copy(v, rewrite and k != "contained") for k, v in node.items()}
+            ref = out.get("reference")
+            if rewrite and isinstance(ref, str) and not ref.startswith("#"):
+                target = unit.resolve(out)
                 if target is not None:
-                    node["reference"] = f"{target['resourceType']}/{target['id']}"
-            for key, value in node.items():
-                if key != "contained":
-                    walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
+                    out["reference"] = f"{target['resourceType']}/{target['id']}"
+            return out
+        if isinstance(node, list):
+            return [copy(v, rewrite) for v in node]
+        return node
 
-    walk(out)
+    out = copy(resource, True)
     med_ref = out.get("medicationReference")
     if isinstance(med_ref, dict):
         medication = unit.resolve(resource.get("medicationReference"), resource)
