@@ -50,6 +50,8 @@ print(json.dumps({
     "code": code,
     "self_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
     "child_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    "self_cpu": sum(resource.getrusage(resource.RUSAGE_SELF)[:2]),
+    "child_cpu": sum(resource.getrusage(resource.RUSAGE_CHILDREN)[:2]),
 }), file=sys.stderr)
 sys.exit(code)
 """
@@ -102,7 +104,7 @@ def main() -> int:
 
     base = args.database_url.rsplit("/", 1)[0]
     admin = base + "/postgres"
-    refs, runs, rss_main, rss_worker = [], [], [], []
+    refs, runs, rss_main, rss_worker, cpu = [], [], [], [], []
     resources = 0
     failed = False
     for _ in range(args.repeat):
@@ -134,6 +136,7 @@ def main() -> int:
             runs.append(resources / stats["elapsed"])
             rss_main.append(stats["self_kb"] / 1024)
             rss_worker.append(stats["child_kb"] / 1024)
+            cpu.append((stats["self_cpu"], stats["child_cpu"], stats["elapsed"]))
             verify = subprocess.run(  # noqa: S603 - our own fixed argv
                 [PY, "-m", "healthspace.cli", "audit", "verify"],
                 env=env, capture_output=True, text=True,
@@ -164,6 +167,11 @@ def main() -> int:
     print(f"bulk_import_rate {rate:.0f} resources/s goal=>={GOAL_RATE}")
     print(f"bulk_import_peak_rss_main {max(rss_main):.0f} MiB goal=<400 (with each worker)")
     print(f"bulk_import_peak_rss_worker {max(rss_worker):.0f} MiB")
+    writer, workers, wall = cpu[-1]
+    print(
+        f"# CPU of the last import: writer {writer:.1f} s, workers {workers:.1f} s, "
+        f"wall {wall:.1f} s (PostgreSQL's own CPU not counted)"
+    )
     failed |= max(rss_main) + max(rss_worker) * max(args.workers, 1) >= 400 and size_mb >= 1024
     return 1 if failed else 0
 

@@ -38,6 +38,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from psycopg import IntegrityError as DatabaseIntegrityError
 
 from healthspace.access.actors import Actor
 from healthspace.access.policy import Action, decide
@@ -717,7 +718,7 @@ def _run(
         if failure is None:
             try:
                 atomic.__exit__(None, None, None)
-            except IntegrityError as exc:
+            except (IntegrityError, DatabaseIntegrityError) as exc:
                 failure = f"{name}: {_integrity_message(exc)}"
         else:
             atomic.__exit__(FhirInputError, FhirInputError(failure), None)
@@ -759,7 +760,7 @@ def _run(
                     writer.write_sealed(piece, result)
         except FhirInputError as exc:
             failure = str(exc)
-        except IntegrityError as exc:
+        except (IntegrityError, DatabaseIntegrityError) as exc:  # Django's, or COPY's own
             failure = f"{piece.where}: {_integrity_message(exc)}"
         except BaseException:
             if atomic is not None:
@@ -770,9 +771,9 @@ def _run(
     return deferred
 
 
-def _integrity_message(exc: IntegrityError) -> str:
+def _integrity_message(exc: Exception) -> str:
     """Which rule the database enforced, never the values (they may be NHS numbers)."""
-    diag = getattr(exc.__cause__, "diag", None)
+    diag = getattr(exc, "diag", None) or getattr(exc.__cause__, "diag", None)
     constraint = getattr(diag, "constraint_name", None) or "a unique or foreign key rule"
     return (
         f"refused by the database ({constraint}): a patient, identifier or item appears "
