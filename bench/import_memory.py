@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -79,6 +80,9 @@ def main() -> int:
     args = parser.parse_args()
     import psycopg
 
+    # stopped from outside: still drop the databases (finally below)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(3))
+
     base = args.database_url.rsplit("/", 1)[0]
     admin = base + "/postgres"
     name = f"hs_bulkimport_mem_{uuid.uuid4().hex[:8]}"
@@ -135,6 +139,9 @@ def main() -> int:
             f"RSS; PSS {peak_pss:.0f} MiB; {elapsed:.0f} s)"
         )
     finally:
+        if "proc" in locals() and proc.poll() is None:
+            proc.terminate()
+            proc.wait()
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'DROP DATABASE IF EXISTS "{name}_keystore" WITH (FORCE)')

@@ -6,7 +6,7 @@ transaction, idempotent on source identifiers, sealed per patient, one chained a
 event per patient. What differs is how the work is done:
 
 - an NDJSON file is streamed, never loaded: the writer only scans it for the lines that
-  start a patient, and hands byte ranges (pieces of ~``PIECE_RESOURCES`` resources, cut
+  start a patient, and hands byte ranges (pieces of about ``PIECE_RESOURCES`` resources, cut
   before a Patient line) to worker processes, which read, parse, validate, plan and seal
   them; the lines before the first Patient (practices, practitioners) are read by every
   worker once per file, so references to them resolve in every piece;
@@ -63,7 +63,7 @@ from healthspace.records.importer import (
 )
 from healthspace.records.models import Organisation, Patient, PatientIdentifier, ScrItem
 
-PIECE_RESOURCES = 2000
+PIECE_RESOURCES = 500  # ~20 patients: a worker stays near 115 MB (2,000: ~145 MB)
 PREAMBLE_MAX_LINES = 20_000
 _PATIENT_MARK = b'"Patient"'
 
