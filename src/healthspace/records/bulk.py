@@ -137,10 +137,18 @@ def ndjson_pieces(
         )  # fmt: skip
 
 
-def file_pieces(paths: Iterable[Path], *, source: str | None, assign: bool) -> Iterator[Piece]:
+def file_pieces(
+    paths: Iterable[Path], *, source: str | None, assign: bool, failed: set[str] | None = None
+) -> Iterator[Piece]:
+    """Every file's pieces; a file named in ``failed`` (by the writer, as it fails) is
+    read no further, so the workers do not validate the rest of a refused 2 GB file."""
+    failed = failed if failed is not None else set()
     for path in paths:
         if path.suffix == ".ndjson":
-            yield from ndjson_pieces(path, source=source, assign=assign)
+            for piece in ndjson_pieces(path, source=source, assign=assign):
+                if piece.path in failed:
+                    break
+                yield piece
         else:
             yield Piece(str(path), path.name, False, source=source, assign=assign)
 
@@ -704,7 +712,8 @@ def _run(
     from healthspace.vault import services as vault
 
     deferred: list[Path] = []
-    results = pipeline.run(file_pieces(files, source=source, assign=assign))
+    failed: set[str] = set()
+    results = pipeline.run(file_pieces(files, source=source, assign=assign, failed=failed))
     current: str | None = None
     writer: FileWriter | None = None
     failure: str | None = None
@@ -749,7 +758,8 @@ def _run(
             if not decision.allowed:
                 failure = f"{piece.where}: not allowed to import ({decision.reason})"
         if failure is not None:
-            continue  # the rest of a failed file is read, not written
+            failed.add(piece.path)
+            continue  # pieces of it already under way are dropped
         try:
             if isinstance(result, FhirInputError):
                 raise result
@@ -767,6 +777,8 @@ def _run(
                 atomic.__exit__(RuntimeError, RuntimeError("bulk import stopped"), None)
                 vault.datakeys_discard(subject_ids=writer.new_patient_ids)
             raise
+        if failure is not None:
+            failed.add(piece.path)  # read no further
     finish()
     return deferred
 
