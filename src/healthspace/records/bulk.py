@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -711,6 +713,11 @@ def bulk_import_paths(
     report = ImportReport()
     files = list(iter_files(paths))
     pipeline = _Pipeline(workers)
+    # stopped with SIGTERM: roll the file back, discard its keys and stop the workers
+    # (the default action would leave them waiting for work forever)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _stop)
     try:
         deferred = _run(files, pipeline, report, source, assign_nhs_numbers, actor, defer=True)
         # as the plain importer: files read before the file holding their patients, again
@@ -718,7 +725,13 @@ def bulk_import_paths(
             _run(deferred, pipeline, report, source, assign_nhs_numbers, actor, defer=False)
     finally:
         pipeline.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return report
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _run(
@@ -746,13 +759,14 @@ def _run(
         if writer is None or current is None:
             return
         name = Path(current).name
+        closing, atomic = atomic, None  # exited here, whatever happens
         if failure is None:
             try:
-                atomic.__exit__(None, None, None)
+                closing.__exit__(None, None, None)
             except (IntegrityError, DatabaseIntegrityError) as exc:
                 failure = f"{name}: {_integrity_message(exc)}"
         else:
-            atomic.__exit__(FhirInputError, FhirInputError(failure), None)
+            closing.__exit__(FhirInputError, FhirInputError(failure), None)
         if failure is not None:
             writer.discard_new_keys()
             report.files_failed += 1
@@ -766,42 +780,45 @@ def _run(
             else:
                 report.merge(unit, unchanged=defer)
                 report.files_ok += 1
-        writer = atomic = failure = None
+        writer = failure = None
 
-    for piece, result in results:
-        if piece.path != current:
-            finish()
-            current = piece.path
-            lifecycle.refuse_writes("importing records", fresh=False)
-            decision = decide(actor, Action.IMPORT_RECORDS, None)
-            writer = FileWriter(actor=actor, reason=decision.reason, report=ImportReport())
-            atomic = transaction.atomic()
-            atomic.__enter__()
-            if not decision.allowed:
-                failure = f"{piece.where}: not allowed to import ({decision.reason})"
-        if failure is not None:
-            failed.add(piece.path)
-            continue  # pieces of it already under way are dropped
-        try:
-            if isinstance(result, FhirInputError):
-                raise result
-            with transaction.atomic():  # a savepoint: a refused COPY leaves a usable transaction
-                if result is None:
-                    writer.write_planned(piece)
-                else:
-                    writer.write_sealed(piece, result)
-        except FhirInputError as exc:
-            failure = str(exc)
-        except (IntegrityError, DatabaseIntegrityError) as exc:  # Django's, or COPY's own
-            failure = f"{piece.where}: {_integrity_message(exc)}"
-        except BaseException:
-            if atomic is not None:
-                atomic.__exit__(RuntimeError, RuntimeError("bulk import stopped"), None)
-                writer.discard_new_keys()
-            raise
-        if failure is not None:
-            failed.add(piece.path)  # read no further
-    finish()
+    try:
+        for piece, result in results:
+            if piece.path != current:
+                finish()
+                current = piece.path
+                lifecycle.refuse_writes("importing records", fresh=False)
+                decision = decide(actor, Action.IMPORT_RECORDS, None)
+                writer = FileWriter(actor=actor, reason=decision.reason, report=ImportReport())
+                atomic = transaction.atomic()
+                atomic.__enter__()
+                if not decision.allowed:
+                    failure = f"{piece.where}: not allowed to import ({decision.reason})"
+            if failure is not None:
+                failed.add(piece.path)
+                continue  # pieces of it already under way are dropped
+            try:
+                if isinstance(result, FhirInputError):
+                    raise result
+                # a savepoint: a refused COPY leaves the file's transaction usable
+                with transaction.atomic():
+                    if result is None:
+                        writer.write_planned(piece)
+                    else:
+                        writer.write_sealed(piece, result)
+            except FhirInputError as exc:
+                failure = str(exc)
+            except (IntegrityError, DatabaseIntegrityError) as exc:  # Django's, or COPY's own
+                failure = f"{piece.where}: {_integrity_message(exc)}"
+            if failure is not None:
+                failed.add(piece.path)  # read no further
+        finish()
+    except BaseException:
+        # stopped (SIGTERM, ^C) or a fault: the open file rolls back, its keys go
+        if atomic is not None:
+            atomic.__exit__(RuntimeError, RuntimeError("bulk import stopped"), None)
+            writer.discard_new_keys()
+        raise
     return deferred
 
 
