@@ -299,23 +299,23 @@ def _plan_patient(unit: Unit, resource: dict[str, Any], key: str, assign: bool) 
 
 def _normalise(unit: Unit, resource: dict[str, Any]) -> dict[str, Any]:
     """Point references held in this unit at ``Type/id`` and inline referenced Medications."""
-    out = json.loads(json.dumps(resource))
 
-    def walk(node: Any) -> None:
+    def copy(node: Any, rewrite: bool) -> Any:
+        # a deep copy (the caller's resource stays as read) that rewrites on the way;
+        # contained resources are copied as they are
         if isinstance(node, dict):
-            ref = node.get("reference")
-            if isinstance(ref, str) and not ref.startswith("#"):
-                target = unit.resolve(node)
+            out = {k: copy(v, rewrite and k != "contained") for k, v in node.items()}
+            ref = out.get("reference")
+            if rewrite and isinstance(ref, str) and not ref.startswith("#"):
+                target = unit.resolve(out)
                 if target is not None:
-                    node["reference"] = f"{target['resourceType']}/{target['id']}"
-            for key, value in node.items():
-                if key != "contained":
-                    walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
+                    out["reference"] = f"{target['resourceType']}/{target['id']}"
+            return out
+        if isinstance(node, list):
+            return [copy(v, rewrite) for v in node]
+        return node
 
-    walk(out)
+    out = copy(resource, True)
     med_ref = out.get("medicationReference")
     if isinstance(med_ref, dict):
         medication = unit.resolve(resource.get("medicationReference"), resource)
@@ -339,13 +339,24 @@ def plan_unit(
     source: str | None,
     assign_nhs_numbers: bool,
     report: ImportReport,
+    context: list[tuple[str | None, dict[str, Any]]] = (),  # type: ignore[assignment]
+    known_patient: Callable[..., uuid.UUID | None] | None = None,
+    one_patient: bool | None = None,
 ) -> tuple[list[PatientPlan], list[ItemPlan], Counter[str]]:
+    """Validate ``entries`` and plan what to write.
+
+    The bulk importer (``records.bulk``) plans a long NDJSON file in pieces: ``context``
+    are resources of the same file already validated and planned with an earlier piece,
+    there only so references to them resolve; ``known_patient`` replaces the database
+    look-up of a patient outside the file; ``one_patient`` says whether the whole file is
+    one patient's record (default: this piece holds exactly one patient)."""
     for index, (full_url, resource) in enumerate(entries):
         label = f"{resource.get('resourceType', '?')}/{resource.get('id', full_url or index)}"
         validate_resource(resource, where=f"{where} {label}")
 
     unit_source = source or DEFAULT_SOURCE
-    unit = Unit(entries, unit_source, where, explicit=source is not None)
+    unit = Unit([*context, *entries], unit_source, where, explicit=source is not None)
+    find_known = known_patient or _known_patient
     skipped: Counter[str] = Counter()
     patients: dict[Any, PatientPlan] = {}
     for _, resource in entries:
@@ -374,7 +385,7 @@ def plan_unit(
         ref = fhir_map.patient_reference(resource)
         target = unit.resolve(ref, resource)
         if target is None:
-            known = _known_patient(unit, ref, resource)
+            known = find_known(unit, ref, resource)
             if known is None:
                 skipped[f"{rtype}: {PATIENT_NOT_FOUND}"] += 1
                 continue
@@ -394,7 +405,7 @@ def plan_unit(
             )
         items.append(_plan_item(unit, resource, section, patients[id(target)].key))
     if professionals:
-        if len(patients) == 1:
+        if (len(patients) == 1) if one_patient is None else one_patient:
             key = next(iter(patients.values())).key
             items.extend(_plan_item(unit, r, s, key) for s, r in professionals)
         else:

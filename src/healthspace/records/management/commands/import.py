@@ -23,19 +23,40 @@ class Command(BaseCommand):
             "999 999 9999 (test and synthetic data only, e.g. Synthea)",
         )
         parser.add_argument(
+            "--bulk",
+            action="store_true",
+            help="PostgreSQL: stream NDJSON, validate and seal in worker processes, write with "
+            "COPY (docs/import.md, 'Bulk import'); on SQLite the plain import",
+        )
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=2,
+            help="with --bulk: worker processes validating and sealing (0: in this process)",
+        )
+        parser.add_argument(
             "--source",
             default=None,
             help="the sending system's identifier (a URI); items are keyed by it and their ids",
         )
 
-    def handle(self, *args, paths, assign_nhs_numbers, source, **options):
+    def handle(self, *args, paths, assign_nhs_numbers, source, bulk, workers, **options):
         missing = [str(p) for p in paths if not p.exists()]
         if missing:
             raise CommandError(f"not found: {', '.join(missing)}")
         from healthspace.ops.lifecycle import ServiceReadOnly
 
         try:
-            report = import_paths(paths, source=source, assign_nhs_numbers=assign_nhs_numbers)
+            if bulk:
+                if workers < 0:
+                    raise CommandError("--workers must be 0 or more")
+                from healthspace.records.bulk import bulk_import_paths
+
+                report = bulk_import_paths(
+                    paths, source=source, assign_nhs_numbers=assign_nhs_numbers, workers=workers
+                )
+            else:
+                report = import_paths(paths, source=source, assign_nhs_numbers=assign_nhs_numbers)
         except ServiceReadOnly as exc:
             raise CommandError(str(exc)) from exc
         for line in report.lines():
