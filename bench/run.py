@@ -25,12 +25,10 @@ machine must never fail CI); 0 otherwise.
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
 import json
 import os
 import platform
-import secrets
 import shutil
 import signal
 import statistics
@@ -73,22 +71,6 @@ FULL = Profile(measured=300, patients=1_000_000, duration=10.0, rounds=3, warmup
 # --- environment shared by every stage ------------------------------------------------
 
 
-def _key() -> str:
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
-
-
-def _rsa_pem() -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-
-
 def secrets_for(db: str) -> dict[str, str]:
     """Production secrets of the bench databases, made once and kept beside them (a
     reused database must be opened with the key that sealed it). Bench data only."""
@@ -96,14 +78,9 @@ def secrets_for(db: str) -> dict[str, str]:
     if path.exists():
         return json.loads(path.read_text())
     STATE.mkdir(parents=True, exist_ok=True)
-    made = {
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "HEALTHSPACE_KEK": _key(),
-        "HEALTHSPACE_INDEX_KEY": _key(),
-        "HEALTHSPACE_AUDIT_SIGNING_KEY": _key(),
-        "HEALTHSPACE_RECEIPT_SIGNING_KEY": _key(),
-        "HEALTHSPACE_OIDC_RSA_KEY": _rsa_pem(),
-    }
+    from healthspace.config.env import new_secrets
+
+    made = new_secrets()
     path.write_text(json.dumps(made))
     path.chmod(0o600)
     return made

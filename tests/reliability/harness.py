@@ -9,12 +9,10 @@ with the reason instead.
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
 import socket
@@ -180,32 +178,11 @@ def private_cluster() -> Iterator[PrivateCluster]:
 # --- HealthSpace in production configuration ---------------------------------------------
 
 
-def _key() -> str:
-    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
-
-
-def _rsa_pem() -> str:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-
-
 def production_secrets() -> dict[str, str]:
     """Fresh secrets, as an operator sets them in the environment (never demo secrets)."""
-    return {
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "HEALTHSPACE_KEK": _key(),
-        "HEALTHSPACE_INDEX_KEY": _key(),
-        "HEALTHSPACE_AUDIT_SIGNING_KEY": _key(),
-        "HEALTHSPACE_RECEIPT_SIGNING_KEY": _key(),
-        "HEALTHSPACE_OIDC_RSA_KEY": _rsa_pem(),
-    }
+    from healthspace.config.env import new_secrets
+
+    return new_secrets()
 
 
 # Variables of the calling environment that must not leak into the service under test

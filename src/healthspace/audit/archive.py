@@ -41,20 +41,7 @@ from healthspace.audit.models import AuditCheckpoint
 from healthspace.core.clock import now
 
 FORMAT = "hs-audit-archive-v1"
-FIELDS = (
-    "id",
-    "chain_key",
-    "seq",
-    "prev_hash",
-    "hash",
-    "occurred_at",
-    "patient_id",
-    "actor",
-    "action",
-    "outcome",
-    "reason",
-    "detail",
-)
+FIELDS = verify.EVENT_FIELDS  # an archived event holds what the verifier reads
 FETCH = 5000
 
 

@@ -391,7 +391,8 @@ def _verify_checkpoints(
 
 # -- the database as a Store --------------------------------------------------------------
 
-_EVENT_FIELDS = (
+# The columns of one event as the verifier reads it (and as an archive file keeps it).
+EVENT_FIELDS = (
     "id",
     "chain_key",
     "seq",
@@ -411,7 +412,7 @@ class DatabaseStore:
     def events(self) -> Iterator[EventRow]:
         rows = (
             AuditEvent.objects.order_by("chain_key", "seq")
-            .values_list(*_EVENT_FIELDS)
+            .values_list(*EVENT_FIELDS)
             .iterator(chunk_size=2000)
         )
         for row in rows:

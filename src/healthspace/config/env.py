@@ -92,6 +92,12 @@ _DEMO_GENERATORS = {
 }
 
 
+def new_secrets() -> dict[str, str]:
+    """A fresh value of every secret the service needs, as an operator would generate
+    them (the demo's stored set, and test and bench installations in production mode)."""
+    return {name: generate() for name, generate in _DEMO_GENERATORS.items()}
+
+
 def _demo_secrets() -> dict[str, str]:
     DATA_DIR.mkdir(parents=True, exist_ok=True)
     stored: dict[str, str] = {}
