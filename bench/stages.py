@@ -11,6 +11,7 @@ Each prints one ``STAGE {json}`` line last.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import uuid
@@ -441,12 +442,34 @@ def profile(requests_file: str, count: str, sort: str = "cumulative") -> None:
         get(line)  # warm: imports, templates, connections
     profiler = cProfile.Profile()
     n = int(count)
+    split = {"render": 0.0, "db": 0.0}  # CPU seconds inside template rendering, inside queries
+
+    def timed(key, call, *args, **kwargs):
+        started = time.thread_time()
+        try:
+            return call(*args, **kwargs)
+        finally:
+            split[key] += time.thread_time() - started
+
+    from django.template.backends import jinja2 as jinja_backend
+
+    plain_render = jinja_backend.Template.render
+
+    def render(self, *args, **kwargs):
+        return timed("render", plain_render, self, *args, **kwargs)
+
+    def db_wrapper(execute, sql, params, many, context):
+        return timed("db", execute, sql, params, many, context)
+
+    jinja_backend.Template.render = render
     cpu_started = time.process_time()
     started = time.perf_counter()
-    for i in range(n):  # unprofiled: what a request costs
-        get(lines[i % len(lines)])
+    with connection.execute_wrapper(db_wrapper):
+        for i in range(n):  # unprofiled: what a request costs
+            get(lines[i % len(lines)])
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
+    jinja_backend.Template.render = plain_render
     profiler.enable()
     for i in range(n):
         get(lines[i % len(lines)])
@@ -457,7 +480,9 @@ def profile(requests_file: str, count: str, sort: str = "cumulative") -> None:
     ):
         get(lines[0])
     out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats(sort).print_stats(45)
+    pstats.Stats(profiler, stream=out).sort_stats(sort).print_stats(
+        int(os.environ.get("BENCH_PROFILE_LINES", "45"))
+    )
     print(out.getvalue())
     for q in [*main_q.captured_queries, *key_q.captured_queries]:
         print("QUERY", q["sql"][:300])
@@ -465,6 +490,10 @@ def profile(requests_file: str, count: str, sort: str = "cumulative") -> None:
         {
             "ms_per_request": round(elapsed * 1000 / n, 2),
             "cpu_ms_per_request": round(cpu * 1000 / n, 2),
+            # CPU of this thread inside the page's template and inside the main database's
+            # queries (the driver's and the ORM's execute, not the SQL compiler)
+            "render_cpu_ms": round(split["render"] * 1000 / n, 2),
+            "query_cpu_ms": round(split["db"] * 1000 / n, 2),
             "queries": len(main_q.captured_queries),
             "keystore_queries": len(key_q.captured_queries),
         }

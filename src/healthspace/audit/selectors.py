@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
+from django.db.models import StringAgg, Value
 
 from healthspace.audit.models import AuditEvent
 
@@ -283,11 +284,10 @@ def _users_by_id(ids: set[int]) -> dict[int, object]:
     if not ids:
         return {}
     user_model = get_user_model()
-    # One query for the users with account, organisation and link; one for their groups.
+    # One query: the users with account, organisation, link and their group names.
     found = (
         user_model.objects.filter(pk__in=ids)
         .select_related("account__organisation", "patient_link")
-        .prefetch_related("groups")
         .only(
             "id",
             "first_name",
@@ -296,8 +296,16 @@ def _users_by_id(ids: set[int]) -> dict[int, object]:
             "account__organisation__name",
             "patient_link__patient_id",
         )
+        .annotate(group_names=StringAgg("groups__name", delimiter=Value(_GROUP_SEPARATOR)))
     )
     return {u.pk: u for u in found}
+
+
+_GROUP_SEPARATOR = "\n"  # group names are single-line (access.roles.STAFF_GROUPS)
+
+
+def _group_names(user: object) -> list[str]:
+    return sorted(filter(None, (getattr(user, "group_names", None) or "").split(_GROUP_SEPARATOR)))
 
 
 def _entry(
@@ -322,11 +330,7 @@ def _entry(
         if isinstance(at_the_time, list) and at_the_time:
             roles = tuple(ROLE_WORDS[r] for r in sorted(map(str, at_the_time)) if r in ROLE_WORDS)
         elif user is not None:
-            roles = tuple(
-                ROLE_WORDS[g.name]
-                for g in sorted(user.groups.all(), key=lambda g: g.name)
-                if g.name in ROLE_WORDS
-            )
+            roles = tuple(ROLE_WORDS[g] for g in _group_names(user) if g in ROLE_WORDS)
         code = detail.get("org")
         if isinstance(code, str) and code:
             organisation = organisations.get(code, code)

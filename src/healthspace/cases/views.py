@@ -17,9 +17,9 @@ from django.views.decorators.http import require_GET, require_POST
 from healthspace.access.actors import Actor
 from healthspace.access.endpoints import endpoint
 from healthspace.access.policy import Action
-from healthspace.accounts.actors import actor_for_user
+from healthspace.accounts.actors import actor_for_request, facts_for_request
 from healthspace.accounts.factors.guards import scr_allowed_for_session, second_factor_url
-from healthspace.accounts.services import staff_view_emails_set, staff_view_emails_wanted
+from healthspace.accounts.services import staff_view_emails_set
 from healthspace.cases.selectors import own_access_history, own_entry
 from healthspace.cases.services import NOTE_MAX, case_open_not_recognised
 from healthspace.core.errors import NotFound
@@ -43,7 +43,7 @@ def own_record_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResp
     def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         if not scr_allowed_for_session(request):
             return redirect(second_factor_url())
-        actor = actor_for_user(request.user)
+        actor = actor_for_request(request)
         if actor.kind != "patient" or actor.patient_id is None:
             return render(request, "web/no_record.html", {}, status=404)
         return view(request, actor, *args, **kwargs)
@@ -81,7 +81,7 @@ def who_has_looked(request: HttpRequest, actor: Actor) -> HttpResponse:
             "when": when_in_words,
             "older": before.isdigit(),
             "section_words": section_words,
-            "notify": staff_view_emails_wanted(user=request.user),
+            "notify": facts_for_request(request).notify_staff_views,
         },
     )
 

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from healthspace.access.context import ConsentState
 from healthspace.access.endpoints import endpoint
 from healthspace.access.policy import Action
-from healthspace.accounts.actors import actor_for_user
+from healthspace.accounts.actors import actor_for_request
 from healthspace.accounts.factors import guards
 from healthspace.consent import rules
 from healthspace.consent.forms import STATE_TEXT, ChoiceForm
@@ -25,7 +25,7 @@ SOURCE_TEXT = {s.value: s.label for s in Source}
 def _page(request: HttpRequest, *, form: ChoiceForm | None = None, error: str = "", status=200):
     # The record is the session's, never one named in the URL or form.
     patient_id = request.user.patient_link.patient_id
-    state, history = consent_overview(actor=actor_for_user(request.user), patient_id=patient_id)
+    state, history = consent_overview(actor=actor_for_request(request), patient_id=patient_id)
     allowed = rules.choices_from(state, Source.PATIENT_ONLINE)
     form = form or ChoiceForm(allowed=allowed)
     if form.is_bound and not error:
@@ -75,7 +75,7 @@ def confirm(request: HttpRequest) -> HttpResponse:
         return refused
     try:
         consent_change(
-            actor=actor_for_user(request.user),
+            actor=actor_for_request(request),
             patient_id=request.user.patient_link.patient_id,
             new_state=request.POST.get("choice", ""),
             source=Source.PATIENT_ONLINE,
@@ -91,6 +91,6 @@ def saved(request: HttpRequest) -> HttpResponse:
     if (refused := _guard(request)) is not None:
         return refused
     state, _ = consent_overview(
-        actor=actor_for_user(request.user), patient_id=request.user.patient_link.patient_id
+        actor=actor_for_request(request), patient_id=request.user.patient_link.patient_id
     )
     return render(request, "consent/saved.html", {"state": state, "text": STATE_TEXT[state]})

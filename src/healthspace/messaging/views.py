@@ -22,7 +22,7 @@ from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from healthspace.access.actors import Actor
 from healthspace.access.endpoints import endpoint
 from healthspace.access.policy import Action
-from healthspace.accounts.actors import actor_for_user
+from healthspace.accounts.actors import actor_for_request
 from healthspace.accounts.factors.guards import scr_allowed_for_session, second_factor_url
 from healthspace.core.errors import InvalidInput, NotFound
 from healthspace.messaging import selectors, services
@@ -65,7 +65,7 @@ def patient_page(
                 return redirect_to_login(request.get_full_path())
             if not scr_allowed_for_session(request):
                 return redirect(second_factor_url())
-            actor = actor_for_user(request.user)
+            actor = actor_for_request(request)
             if actor.kind != "patient" or actor.patient_id is None:
                 reason = "not-a-patient" if actor.kind == "staff" else "not-a-verified-account"
                 if thread_id is not None:

@@ -25,7 +25,7 @@ from healthspace.access.actors import Actor
 from healthspace.access.context import ConsentState
 from healthspace.access.endpoints import endpoint
 from healthspace.access.policy import Action
-from healthspace.accounts.actors import actor_for_user
+from healthspace.accounts.actors import actor_for_request
 from healthspace.accounts.factors.guards import scr_allowed_for_session, second_factor_url
 from healthspace.consent.selectors import consent_state_for
 from healthspace.core.clock import now
@@ -57,7 +57,7 @@ def organiser_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespo
         if not scr_allowed_for_session(request):
             return redirect(second_factor_url())
         try:
-            return view(request, actor_for_user(request.user), *args, **kwargs)
+            return view(request, actor_for_request(request), *args, **kwargs)
         except NotFound:
             return not_found(request)
 

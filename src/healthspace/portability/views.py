@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from healthspace.access.endpoints import endpoint
 from healthspace.access.policy import Action
-from healthspace.accounts.actors import actor_for_user
+from healthspace.accounts.actors import actor_for_request, actor_for_user
 from healthspace.accounts.factors import guards
 from healthspace.core.errors import InvalidInput, NotFound
 from healthspace.ops.lifecycle import allowed_when_read_only
@@ -44,7 +44,7 @@ RECEIPT_SESSION_KEY = "portability_closed_receipt"
 
 def _guard(request: HttpRequest) -> HttpResponse | None:
     """Patients' own accounts only; a verified one with its second factor this session."""
-    actor = actor_for_user(request.user)
+    actor = actor_for_request(request)
     if actor.kind != "patient":
         return render(request, "portability/not_for_staff.html", {}, status=403)
     if not guards.scr_allowed_for_session(request):

@@ -28,7 +28,7 @@ from oauth2_provider.views import RevokeTokenView, TokenView
 
 from healthspace.access.endpoints import endpoint
 from healthspace.access.policy import Action
-from healthspace.accounts.actors import actor_for_user
+from healthspace.accounts.actors import actor_for_request
 from healthspace.accounts.factors.guards import scr_allowed_for_session, second_factor_url
 from healthspace.audit.services import access_checked
 from healthspace.ops.lifecycle import allowed_when_read_only
@@ -106,7 +106,7 @@ def authorize(request: HttpRequest) -> HttpResponse:
         if not request.user.is_authenticated:
             return redirect(f"{reverse('web:login')}?{urlencode({'next': back})}")
         return redirect(f"{second_factor_url()}?{urlencode({'next': back})}")
-    actor = actor_for_user(request.user)
+    actor = actor_for_request(request)
     if actor.kind != "patient" or actor.patient_id is None:
         return render(request, "smart/no_record.html", {}, status=403)
     if request.method == "POST":
@@ -238,7 +238,7 @@ def apps(request: HttpRequest) -> HttpResponse:
 def disconnect(request: HttpRequest) -> HttpResponse:
     if not request.user.is_authenticated or not scr_allowed_for_session(request):
         return redirect(reverse("web:login"))
-    actor = actor_for_user(request.user)
+    actor = actor_for_request(request)
     if actor.kind != "patient" or actor.patient_id is None:
         return render(request, "smart/no_record.html", {}, status=403)
     # the app is named in the form; only this user's tokens for it are touched

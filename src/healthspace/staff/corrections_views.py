@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from healthspace.access.actors import Actor
 from healthspace.access.endpoints import endpoint
 from healthspace.access.policy import Action
-from healthspace.accounts.actors import actor_for_user
+from healthspace.accounts.actors import actor_for_request
 from healthspace.core.errors import InvalidInput, NotFound
 from healthspace.corrections import selectors, services
 from healthspace.corrections.forms import ANSWERS, DecisionForm
@@ -40,7 +40,7 @@ def request_door(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
     @wraps(inner)
     def wrapped(request: HttpRequest, request_id: uuid.UUID) -> HttpResponse:
         if request.user.is_authenticated:
-            actor = actor_for_user(request.user)
+            actor = actor_for_request(request)
             if actor.kind != "staff":
                 services.correction_refusal_record(
                     actor=actor, action=action, request_id=request_id

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods
 from healthspace.access.actors import Actor
 from healthspace.access.endpoints import endpoint
 from healthspace.access.policy import Action
-from healthspace.accounts.actors import actor_for_user
+from healthspace.accounts.actors import actor_for_request
 from healthspace.accounts.factors import guards
 from healthspace.core.errors import InvalidInput, NotFound
 from healthspace.messaging import selectors, services
@@ -62,7 +62,7 @@ def team_page(
         def wrapped(request: HttpRequest, **kwargs: uuid.UUID) -> HttpResponse:
             if not request.user.is_authenticated:
                 raise Http404
-            actor = actor_for_user(request.user)
+            actor = actor_for_request(request)
             thread_id = kwargs.get("thread_id")
             if actor.kind != "staff":
                 if thread_id is not None:

@@ -17,7 +17,7 @@ from healthspace.access.context import ConsentState, Permission, Relationship
 from healthspace.access.endpoints import endpoint
 from healthspace.access.policy import Action
 from healthspace.access.roles import Activity, Role
-from healthspace.accounts.actors import actor_for_user
+from healthspace.accounts.actors import actor_for_request
 from healthspace.accounts.factors import guards
 from healthspace.accounts.sessions.services import key_hash
 from healthspace.core.errors import InvalidInput, NotFound, Refused
@@ -41,7 +41,7 @@ def staff_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]
     def wrapped(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
         if not request.user.is_authenticated:
             raise Http404
-        actor = actor_for_user(request.user)
+        actor = actor_for_request(request)
         patient_id = kwargs.get("patient_id")
         if actor.kind != "staff":
             record_id = patient_id or kwargs.get("record_id")

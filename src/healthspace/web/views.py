@@ -8,7 +8,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from healthspace.access.endpoints import endpoint
 from healthspace.access.policy import Action
-from healthspace.accounts.actors import actor_for_user
+from healthspace.accounts.actors import actor_for_request
 from healthspace.accounts.factors.guards import scr_allowed_for_session, second_factor_url
 from healthspace.accounts.login import GENERIC_ERROR, UNCONFIRMED_ERROR, password_step
 from healthspace.accounts.passwords.services import password_change_required
@@ -85,7 +85,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 def record(request: HttpRequest) -> HttpResponse:
     if not scr_allowed_for_session(request):
         return redirect(second_factor_url())
-    actor = actor_for_user(request.user)
+    actor = actor_for_request(request)
     if actor.kind == "staff":
         return redirect("staff:find")  # staff have no record of their own here
     try:

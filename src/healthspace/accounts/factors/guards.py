@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from healthspace.accounts.actors import facts_for_request
 from healthspace.accounts.models import Account, Passkey, PatientLink
 
 # Session keys. ``login_complete`` stores the factor used; the factor pages store it too
@@ -67,10 +68,11 @@ def scr_allowed_for_session(request: HttpRequest) -> bool:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return False
-    if not is_verified_patient(user):
+    facts = facts_for_request(request)  # the page's one query for its user (actors.py)
+    if not facts.verified:
         # No linked record: the record page has nothing to show them anyway.
         return True
-    return bool(session_factor(request)) and has_confirmed_factor(user)
+    return bool(session_factor(request)) and facts.has_factor
 
 
 def staff_allowed_for_session(request: HttpRequest) -> bool:

@@ -313,3 +313,32 @@ def test_an_alert_a_rule_raised_is_not_shown_as_reported_by_the_patient(
     assert "Our privacy officer is already checking this" in page
     assert "You told us about this" not in page  # the patient said nothing
     assert f'name="event_id" value="{event.pk}"' not in page  # one open case per event
+
+
+def test_the_page_reads_its_user_once_and_the_staff_with_their_groups_in_one_query(
+    patients, make_staff, signed_in
+):
+    """docs/performance.md: the user's facts (link, factors, preference) are one query, the
+    people in the trail with their groups another; the budget is the page's whole count."""
+    (user, patient_id), _ = patients
+    for i in range(3):
+        record_event(make_staff(f"Name{i}", "Staff", f"Org {i}"), patient_id)
+    client = signed_in(user)
+    client.get(LIST)  # the first request may save the session
+    with CaptureQueriesContext(connection) as page:
+        assert client.get(LIST).status_code == 200
+    sql = [q["sql"] for q in page.captured_queries]
+    assert not [s for s in sql if "accounts_passkey" in s and "EXISTS" not in s.upper()]
+    assert not [
+        s
+        for s in sql
+        if "auth_user_groups" in s
+        and "STRING_AGG" not in s.upper()
+        and "GROUP_CONCAT" not in s.upper()
+    ]
+    assert sum("accounts_account" in s for s in sql) <= 2  # the facts and the trail's staff
+    # session, user, user session, facts; the trail, its staff, open cases; the audit event
+    # (head lock, insert and head advance: one statement on PostgreSQL, two on SQLite) in
+    # its transaction (BEGIN/COMMIT, or a savepoint inside the test's transaction)
+    budget = 11 if connection.vendor == "postgresql" else 12
+    assert len(sql) <= budget, "\n".join(sql)

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from healthspace.access.endpoints import endpoint
 from healthspace.access.policy import Action
-from healthspace.accounts.actors import actor_for_user
+from healthspace.accounts.actors import actor_for_request
 from healthspace.accounts.factors import guards
 from healthspace.accounts.sessions import throttle
 from healthspace.consent.models import Grant, ShareCode
@@ -83,10 +83,10 @@ def patient_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
         if not guards.scr_allowed_for_session(request):
             return redirect(guards.second_factor_url())
         if getattr(request.user, "patient_link", None) is None:
-            if view.__name__ == "home" and actor_for_user(request.user).kind == "patient":
+            if view.__name__ == "home" and actor_for_request(request).kind == "patient":
                 return redirect("shared:list")  # a basic account: only what others share
             return render(request, "web/no_record.html", {}, status=404)
-        return view(request, actor_for_user(request.user), *args, **kwargs)
+        return view(request, actor_for_request(request), *args, **kwargs)
 
     return wrapped
 
@@ -279,7 +279,7 @@ def grantee_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
     def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if not guards.scr_allowed_for_session(request):
             return redirect(guards.second_factor_url())
-        if actor_for_user(request.user).kind != "patient":
+        if actor_for_request(request).kind != "patient":
             raise Http404
         return view(request, *args, **kwargs)
 
@@ -369,7 +369,7 @@ def proxy_request(request: HttpRequest) -> HttpResponse:
         if born is not None:
             try:
                 services.proxy_request(
-                    actor=actor_for_user(request.user),
+                    actor=actor_for_request(request),
                     user_id=request.user.pk,
                     nhs_number=normalise(form.cleaned_data["nhs_number"]),
                     birth_date=born,
