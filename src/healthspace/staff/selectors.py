@@ -10,11 +10,13 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 
 from healthspace.access.actors import Actor
 from healthspace.access.context import AccessContext, ConsentState, Permission, Relationship
 from healthspace.access.policy import Action
 from healthspace.audit.services import access_checked, audit_record
+from healthspace.consent.models import ConsentRecord
 from healthspace.consent.selectors import consent_state_for
 from healthspace.core.clock import now
 from healthspace.core.errors import NotFound
@@ -40,41 +42,59 @@ class StaffContext:
 def access_context_for(
     *, actor: Actor, user_id: int, session_key_hash: str, patient_id: uuid.UUID
 ) -> StaffContext:
-    """Four indexed reads: consent, the patient's practice, a live claim, this session's
+    """One query, four indexed reads as subqueries of the patient's row: consent (its latest
+    version), the patient's practice, a live self-claimed relationship, this session's
     answer. The actor's organisation comes from their account (set at login)."""
-    consent = consent_state_for(patient_id=patient_id)
-    practice_ods = (
+    at = now()
+    answers = PermissionAnswer.objects.filter(
+        session_key_hash=session_key_hash, patient_id=OuterRef("pk"), user_id=user_id
+    ).order_by("-recorded_at", "-pk")
+    row = (
         Patient.objects.filter(pk=patient_id)
-        .values_list("registered_practice__ods_code", flat=True)
+        .values("registered_practice__ods_code")
+        .annotate(
+            consent_state=Subquery(
+                ConsentRecord.objects.filter(patient_id=OuterRef("pk"))
+                .order_by("-version")
+                .values("state")[:1]
+            ),
+            claim_expires_at=Subquery(
+                RelationshipClaim.objects.filter(
+                    user_id=user_id, patient_id=OuterRef("pk"), expires_at__gt=at
+                )
+                .order_by("-expires_at")
+                .values("expires_at")[:1]
+            ),
+            answer=Subquery(answers.values("answer")[:1]),
+            explanation=Subquery(answers.values("explanation")[:1]),
+        )
         .first()
     )
-    at = now()
+    if row is None:  # no such patient: nothing to relate to or answer about
+        return StaffContext(
+            access=AccessContext(
+                consent=consent_state_for(patient_id=patient_id),
+                relationship=Relationship.NONE,
+                permission=Permission.NOT_ASKED,
+            )
+        )
+    consent = ConsentState(row["consent_state"]) if row["consent_state"] else ConsentState.IMPLIED
+    practice_ods = row["registered_practice__ods_code"]
     claim_expires_at = None
     if actor.organisation and practice_ods and actor.organisation == practice_ods:
         relationship = Relationship.CARE_TEAM
     else:
-        claim_expires_at = (
-            RelationshipClaim.objects.filter(
-                user_id=user_id, patient_id=patient_id, expires_at__gt=at
-            )
-            .order_by("-expires_at")
-            .values_list("expires_at", flat=True)
-            .first()
-        )
+        claim_expires_at = row["claim_expires_at"]
         relationship = Relationship.SELF_CLAIMED if claim_expires_at else Relationship.NONE
-    answer = (
-        PermissionAnswer.objects.filter(
-            session_key_hash=session_key_hash, patient_id=patient_id, user_id=user_id
-        )
-        .order_by("-recorded_at", "-pk")
-        .values("answer", "explanation")
-        .first()
-    )
-    permission = Permission(answer["answer"]) if answer else Permission.NOT_ASKED
+    answer = row["answer"]
     return StaffContext(
-        access=AccessContext(consent=consent, relationship=relationship, permission=permission),
+        access=AccessContext(
+            consent=consent,
+            relationship=relationship,
+            permission=Permission(answer) if answer else Permission.NOT_ASKED,
+        ),
         claim_expires_at=claim_expires_at,
-        permission_note=answer["explanation"] if answer else "",
+        permission_note=(row["explanation"] or "") if answer else "",
     )
 
 
