@@ -62,10 +62,15 @@ class Profile:
     rounds: int
     warmup: float
     connections: int = 8
+    # population of the scale figure's comparison database (issue 8: the SCR view with
+    # 1,000,000 patients against 10,000); the measured patients only when not above them
+    scale_base: int = 0
 
 
 QUICK = Profile(measured=60, patients=10_000, duration=3.0, rounds=2, warmup=1.0)
-FULL = Profile(measured=300, patients=1_000_000, duration=10.0, rounds=3, warmup=3.0)
+FULL = Profile(
+    measured=300, patients=1_000_000, duration=10.0, rounds=3, warmup=3.0, scale_base=10_000
+)
 
 
 # --- environment shared by every stage ------------------------------------------------
@@ -202,7 +207,33 @@ def ensure_databases(base_url: str, db: str, profile: Profile, log) -> dict[str,
         built["large"]["seconds"] = round(time.perf_counter() - started, 1)
         marks[large] = large_fp
         marks_path.write_text(json.dumps(marks))
-    return {"small": small, "large": large, "built": built}
+    compare = small
+    if measured_below(profile.scale_base, profile):
+        compare = f"{db}_base"
+        base_fp = fingerprint("base", small_fp, profile.scale_base)
+        if not fresh(compare, base_fp):
+            log(f"# building {compare}: a copy of {small} grown to {profile.scale_base} patients")
+            for name in (compare, f"{compare}_keystore"):
+                drop_db(base_url, name)
+            with admin_connect(base_url) as conn:
+                for suffix in ("", "_keystore"):
+                    conn.execute(f'CREATE DATABASE "{compare}{suffix}" TEMPLATE "{small}{suffix}"')
+            started = time.perf_counter()
+            built["base"] = child("grow", stage_env(base_url, compare, db), str(profile.scale_base))
+            built["base"]["seconds"] = round(time.perf_counter() - started, 1)
+            marks[compare] = base_fp
+            marks_path.write_text(json.dumps(marks))
+    return {"small": compare, "large": large, "built": built}
+
+
+def scale_base_of(profile: Profile) -> int:
+    return profile.scale_base if measured_below(profile.scale_base, profile) else profile.measured
+
+
+def measured_below(scale_base: int, profile: Profile) -> bool:
+    """A comparison database of its own only between the measured patients and the large
+    population."""
+    return profile.measured < scale_base < profile.patients
 
 
 # --- the server -----------------------------------------------------------------------
@@ -465,7 +496,7 @@ def figures(eps: dict[str, Endpoint], profile: Profile) -> list[Figure]:
                 small,
                 large / small,
                 "<=1.30",
-                f"{profile.patients} patients vs {profile.measured} (ref)",
+                f"{profile.patients} patients vs {scale_base_of(profile)} (ref)",
             )
         )
     return out
@@ -492,6 +523,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated endpoints (with their references)")
     parser.add_argument("--no-scale", action="store_true", help="skip the small-database server")
     parser.add_argument(
+        "--scale-base",
+        type=int,
+        help="patients in the scale figure's comparison database (full run 10,000; "
+        "quick: the measured patients only)",
+    )
+    parser.add_argument(
         "--profile",
         metavar="ENDPOINT",
         help="instead of load: cProfile N requests of one endpoint in-process, with its queries",
@@ -506,6 +543,7 @@ def main(argv: list[str] | None = None) -> int:
         duration=args.duration or base_profile.duration,
         rounds=args.rounds or base_profile.rounds,
         warmup=base_profile.warmup,
+        scale_base=args.scale_base if args.scale_base is not None else base_profile.scale_base,
     )
     profile.patients = max(profile.patients, profile.measured)
     base_url = args.database_url.rstrip("/")
@@ -563,7 +601,7 @@ def main(argv: list[str] | None = None) -> int:
         log(
             f"# data: {prepared['patients']} patients ({profile.measured} measured, "
             f"{prepared['items_per_patient']:.1f} SCR items each), {prepared['items']} items, "
-            f"{prepared['audit_events']} audit events; small database {profile.measured} patients"
+            f"{prepared['audit_events']} audit events; comparison database {scale_base_of(profile)} patients"
         )
         for ep in eps.values():  # warm caches and connections
             wrk(ep, profile.warmup, profile.connections)
