@@ -106,6 +106,8 @@ def _answer(request: HttpRequest, cause: BaseException | None) -> HttpResponse:
             error = ApiError(500, "exception", "Internal error: the request was not completed.")
         response = error_response(error)
         response["Cache-Control"] = "no-store"
+    elif request.path.startswith(_OAUTH_MACHINE_PATHS):
+        response = _oauth_error(unavailable)
     else:
         response = _page(request, status=503 if unavailable else 500)
         if unavailable:
@@ -115,6 +117,33 @@ def _answer(request: HttpRequest, cause: BaseException | None) -> HttpResponse:
         # logged above in one line; Django would add the whole traceback for each request
         # that met the outage
         response._has_been_logged = True
+    return response
+
+
+# OAuth endpoints that programs call (RFC 6749 section 5.2 errors are JSON); the
+# authorisation pages a person sees get the HTML page
+_OAUTH_MACHINE_PATHS = (
+    "/oauth/token/",
+    "/oauth/revoke/",
+    "/oauth/userinfo/",
+    "/oauth/.well-known/",
+)
+
+
+def _oauth_error(unavailable: bool) -> HttpResponse:
+    from django.http import JsonResponse
+
+    if unavailable:
+        body = {
+            "error": "temporarily_unavailable",
+            "error_description": "The service is unavailable. Try again shortly.",
+        }
+        response = JsonResponse(body, status=503)
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    else:
+        body = {"error": "server_error", "error_description": "The request was not completed."}
+        response = JsonResponse(body, status=500)
+    response["Cache-Control"] = "no-store"
     return response
 
 

@@ -59,6 +59,27 @@ def test_the_fhir_api_meets_it_with_an_operation_outcome(client, monkeypatch):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/oauth/token/", "/oauth/.well-known/jwks.json"])
+def test_the_oauth_endpoints_programs_call_meet_it_with_an_oauth_json_error(
+    client, monkeypatch, path
+):
+    monkeypatch.setattr(SessionGuardMiddleware, "__call__", _failing(OperationalError("down")))
+    response = client.post(path) if path.endswith("token/") else client.get(path)
+    assert response.status_code == 503 and response["Retry-After"].isdigit()
+    assert response["Content-Type"] == "application/json"
+    assert response["Cache-Control"] == "no-store"
+    assert json.loads(response.content)["error"] == "temporarily_unavailable"
+
+
+@pytest.mark.django_db
+def test_the_authorisation_page_a_person_sees_stays_an_html_page(client, monkeypatch):
+    monkeypatch.setattr(SessionGuardMiddleware, "__call__", _failing(OperationalError("down")))
+    response = client.get("/oauth/authorize/")
+    assert response.status_code == 503
+    assert response["Content-Type"].startswith("text/html")
+
+
+@pytest.mark.django_db
 def test_any_other_unhandled_error_is_a_plain_500_page(client, monkeypatch):
     monkeypatch.setattr(SessionGuardMiddleware, "__call__", _failing(RuntimeError("bug")))
     response = client.get("/record/")
