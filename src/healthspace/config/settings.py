@@ -115,6 +115,7 @@ TEMPLATES = [
                 "django.template.context_processors.csp",
                 "django.contrib.messages.context_processors.messages",
                 "healthspace.ops.context_processors.service",
+                "healthspace.web.context_processors.navigation",
             ],
         },
     },

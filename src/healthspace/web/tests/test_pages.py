@@ -182,3 +182,23 @@ def test_logout_is_a_post_and_ends_the_session(client, demo):
     assert client.get(reverse("web:logout")).status_code == 405
     client.post(reverse("web:logout"))
     assert client.get(reverse("web:record")).status_code == 302
+
+
+def _header_links(html: str) -> str:
+    return html.split('<nav class="nhsuk-header__navigation"', 1)[-1].split("</nav>", 1)[0]
+
+
+def test_staff_see_the_staff_navigation_on_their_account_pages_too(demo):
+    from healthspace.staff.testing import make_staff_user
+
+    staff = signed_in_client(make_staff_user("clinician"), second_factor="passkey")
+    nav = _header_links(staff.get(reverse("accounts:home")).content.decode())
+    assert "Find a patient" in nav
+    assert "Your Summary Care Record" not in nav and "Health organiser" not in nav
+
+
+def test_patients_see_the_patient_navigation_on_their_account_pages(client, demo):
+    _login(client, demo[0].email)
+    nav = _header_links(client.get(reverse("accounts:home")).content.decode())
+    assert "Your Summary Care Record" in nav and "Health organiser" in nav
+    assert "Find a patient" not in nav
