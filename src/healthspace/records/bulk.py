@@ -25,6 +25,7 @@ resolves forwards. On SQLite ``import_paths(..., bulk=True)`` uses the plain imp
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from psycopg import IntegrityError as DatabaseIntegrityError
 
 from healthspace.access.actors import Actor
@@ -317,13 +318,16 @@ def seal_piece(piece: Piece) -> SealedPiece | None:
 # ---------------------------------------------------------------- writer side
 
 
-def _copy(table: str, columns: list[str], types: list[str], rows: Iterable[tuple]) -> None:
+def _copy(
+    table: str, columns: list[str], types: list[str], rows: Iterable[tuple], *, using: Any = None
+) -> None:
     """``COPY ... FROM STDIN`` in PostgreSQL's binary format: psycopg dumps each value in C
     (bytea as it is, no hex escaping of the sealed payloads) and the server parses no
     text; the writer's CPU per row about halves against the text format."""
-    cols = ", ".join(connection.ops.quote_name(c) for c in columns)
-    statement = f"COPY {connection.ops.quote_name(table)} ({cols}) FROM STDIN (FORMAT BINARY)"
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
+    conn = using or connection
+    cols = ", ".join(conn.ops.quote_name(c) for c in columns)
+    statement = f"COPY {conn.ops.quote_name(table)} ({cols}) FROM STDIN (FORMAT BINARY)"
+    with conn.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         copy.set_types(types)
         for row in rows:
             copy.write_row(row)
@@ -381,6 +385,13 @@ _EVENT_FIELDS = [
     ("prev_hash", "varchar"),
     ("hash", "varchar"),
 ]
+_KEY_FIELDS = [
+    ("patient_id", "uuid"),
+    ("kind", "varchar"),
+    ("wrapped_key", "bytea"),
+    ("kek_id", "varchar"),
+    ("created_at", "timestamptz"),
+]
 _HEAD_FIELDS = [
     ("chain_key", "varchar"),
     ("seq", "int8"),
@@ -389,12 +400,15 @@ _HEAD_FIELDS = [
 ]
 
 
-def _copy_model(model: type, fields: list[tuple[str, str]], rows: Iterable[tuple]) -> None:
+def _copy_model(
+    model: type, fields: list[tuple[str, str]], rows: Iterable[tuple], *, using: Any = None
+) -> None:
     _copy(
         model._meta.db_table,
         _columns(model, [name for name, _ in fields]),
         [pg_type for _, pg_type in fields],
         rows,
+        using=using,
     )
 
 
@@ -533,6 +547,8 @@ class FileWriter:
         return self.practices[key]
 
     def _write_keys(self, patients: list[SealedPatient]) -> None:
+        from django.utils import timezone
+
         from healthspace.vault.crypto import kek_id
         from healthspace.vault.models import DataKey
         from healthspace.vault.routers import KEYSTORE
@@ -541,7 +557,17 @@ class FileWriter:
         # committed in the key store before anything sealed with them (importer's rule);
         # discarded by the caller if the file rolls back
         self.add_new_ids(p.id for p in patients)
+        keystore = connections[KEYSTORE]
         with transaction.atomic(using=KEYSTORE):
+            if keystore.vendor == "postgresql":
+                at = timezone.now()  # as the model's auto_now_add
+                _copy_model(
+                    DataKey,
+                    _KEY_FIELDS,
+                    ((p.id, DataKey.Kind.SCR.value, p.wrapped_key, kid, at) for p in patients),
+                    using=keystore,
+                )
+                return
             DataKey.objects.using(KEYSTORE).bulk_create(
                 [
                     DataKey(
@@ -680,6 +706,7 @@ class _Pipeline:
     def __init__(self, workers: int):
         self.workers = workers
         self.pool: ProcessPoolExecutor | None = None
+        self.frozen = False
         if workers <= 0:
             return
         if "fork" in get_all_start_methods():
@@ -688,7 +715,16 @@ class _Pipeline:
             # leaves with os._exit (multiprocessing), so nothing closes them under the
             # writer. Warm the models first, so both workers get them for free.
             _warm_models()
-            self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"))
+            # the writer's long-lived objects out of the collector's way in it and in the
+            # workers it forks (bulk_worker.start); undone in close()
+            gc.freeze()
+            self.frozen = True
+            self.pool = ProcessPoolExecutor(
+                max_workers=workers,
+                mp_context=get_context("fork"),
+                initializer=bulk_worker.start,
+                initargs=(os.getpid(),),
+            )
         else:
             self.pool = ProcessPoolExecutor(
                 max_workers=workers,
@@ -698,6 +734,7 @@ class _Pipeline:
                     os.environ.get("DJANGO_SETTINGS_MODULE", "healthspace.config.settings"),
                     settings.HEALTHSPACE_KEK,
                     settings.HEALTHSPACE_INDEX_KEY,
+                    os.getpid(),
                 ),
             )
 
@@ -729,6 +766,9 @@ class _Pipeline:
     def close(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(cancel_futures=True)
+        if self.frozen:
+            gc.unfreeze()
+            self.frozen = False
 
 
 def bulk_import_paths(
