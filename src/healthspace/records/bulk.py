@@ -719,12 +719,16 @@ class _Pipeline:
             # workers it forks (bulk_worker.start); undone in close()
             gc.freeze()
             self.frozen = True
-            self.pool = ProcessPoolExecutor(
-                max_workers=workers,
-                mp_context=get_context("fork"),
-                initializer=bulk_worker.start,
-                initargs=(os.getpid(),),
-            )
+            try:
+                self.pool = ProcessPoolExecutor(
+                    max_workers=workers,
+                    mp_context=get_context("fork"),
+                    initializer=bulk_worker.start,
+                    initargs=(os.getpid(),),
+                )
+            except BaseException:
+                self.close()
+                raise
         else:
             self.pool = ProcessPoolExecutor(
                 max_workers=workers,
