@@ -311,3 +311,54 @@ def test_bulk_read_piece_reports_bad_json_with_its_line(tmp_path):
     with pytest.raises(FhirInputError, match="line 2"):
         bulk.read_piece(piece)
     assert connection.vendor == "postgresql"
+
+
+_KILLED_IMPORTER = """
+import django, sys, time
+django.setup()
+from healthspace.records import bulk
+pipeline = bulk._Pipeline(2)
+pipeline.pool.submit(int).result()  # the pool's workers are running
+print(*pipeline.pool._processes, flush=True)
+time.sleep(600)
+"""
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"  # a zombie has exited (nobody may be there to reap it)
+
+
+@pytest.mark.django_db(databases=[])
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_workers_leave_when_the_importer_is_killed():
+    """SIGKILL of the importer (nothing of it runs, no shutdown): its workers notice they
+    have lost their parent and exit, instead of waiting for work forever."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _KILLED_IMPORTER], env=env, stdout=subprocess.PIPE, text=True
+    )
+    workers: list[int] = []
+    try:
+        workers = [int(pid) for pid in proc.stdout.readline().split()]
+        assert len(workers) == 2 and all(_running(pid) for pid in workers)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_running(pid) for pid in workers)
+    finally:
+        proc.kill()
+        proc.wait()
+        for pid in workers:  # left behind only if the test failed
+            if _running(pid):
+                os.kill(pid, signal.SIGKILL)

@@ -13,6 +13,10 @@ class Command(BaseCommand):
         "or folders of them into patients' Summary Care Records. Each file is all-or-nothing; "
         "importing the same data again changes nothing."
     )
+    # Django's system checks (URL configuration, templates, admin) are about serving, not
+    # importing: they cost about a second of start-up per import (and the bulk workers,
+    # forked after them, would carry every view module)
+    requires_system_checks = []
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", type=Path, help="files or folders")
