@@ -10,7 +10,6 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db import transaction
-from django.db.models import OuterRef, Subquery
 
 from healthspace.access.actors import Actor
 from healthspace.access.context import AccessContext, ConsentState, Permission, Relationship
@@ -18,12 +17,13 @@ from healthspace.access.policy import Action
 from healthspace.audit.services import access_checked, audit_record
 from healthspace.consent.models import ConsentRecord
 from healthspace.consent.selectors import consent_state_for
+from healthspace.core import sql
 from healthspace.core.clock import now
 from healthspace.core.errors import NotFound
 from healthspace.core.nhs_numbers import format_spaced
 from healthspace.records import fhir_map
 from healthspace.records.importer import PATIENT_PURPOSE
-from healthspace.records.models import Patient
+from healthspace.records.models import Organisation, Patient
 from healthspace.staff.models import PermissionAnswer, RelationshipClaim
 from healthspace.vault import services as vault
 
@@ -45,31 +45,7 @@ def access_context_for(
     """One query, four indexed reads as subqueries of the patient's row: consent (its latest
     version), the patient's practice, a live self-claimed relationship, this session's
     answer. The actor's organisation comes from their account (set at login)."""
-    at = now()
-    answers = PermissionAnswer.objects.filter(
-        session_key_hash=session_key_hash, patient_id=OuterRef("pk"), user_id=user_id
-    ).order_by("-recorded_at", "-pk")
-    row = (
-        Patient.objects.filter(pk=patient_id)
-        .values("registered_practice__ods_code")
-        .annotate(
-            consent_state=Subquery(
-                ConsentRecord.objects.filter(patient_id=OuterRef("pk"))
-                .order_by("-version")
-                .values("state")[:1]
-            ),
-            claim_expires_at=Subquery(
-                RelationshipClaim.objects.filter(
-                    user_id=user_id, patient_id=OuterRef("pk"), expires_at__gt=at
-                )
-                .order_by("-expires_at")
-                .values("expires_at")[:1]
-            ),
-            answer=Subquery(answers.values("answer")[:1]),
-            explanation=Subquery(answers.values("explanation")[:1]),
-        )
-        .first()
-    )
+    row = _access_row(user_id=user_id, session_key_hash=session_key_hash, patient_id=patient_id)
     if row is None:  # no such patient: nothing to relate to or answer about
         return StaffContext(
             access=AccessContext(
@@ -96,6 +72,53 @@ def access_context_for(
         claim_expires_at=claim_expires_at,
         permission_note=(row["explanation"] or "") if answer else "",
     )
+
+
+def _access_row(
+    *, user_id: int, session_key_hash: str, patient_id: uuid.UUID
+) -> dict[str, Any] | None:
+    """The four facts in one statement of plain SQL (core.sql): the ORM's version, with four
+    subqueries, cost over 4 ms of CPU to build and compile on every staff view."""
+    patients, p = sql.names(Patient)
+    orgs, o = sql.names(Organisation)
+    consents, c = sql.names(ConsentRecord)
+    claims, r = sql.names(RelationshipClaim)
+    answers, a = sql.names(PermissionAnswer)
+    found = sql.rows(
+        f"SELECT o.{o['ods_code']}, "  # noqa: S608 - quoted names from model metadata, values are parameters
+        f"(SELECT c.{c['state']} FROM {consents} c WHERE c.{c['patient_id']} = p.{p['id']} "
+        f"ORDER BY c.{c['version']} DESC LIMIT 1), "
+        f"(SELECT r.{r['expires_at']} FROM {claims} r WHERE r.{r['user_id']} = %s "
+        f"AND r.{r['patient_id']} = p.{p['id']} AND r.{r['expires_at']} > %s "
+        f"ORDER BY r.{r['expires_at']} DESC LIMIT 1), "
+        f"(SELECT a.{a['answer']} FROM {answers} a WHERE a.{a['session_key_hash']} = %s "
+        f"AND a.{a['patient_id']} = p.{p['id']} AND a.{a['user_id']} = %s "
+        f"ORDER BY a.{a['recorded_at']} DESC, a.{a['id']} DESC LIMIT 1), "
+        f"(SELECT a.{a['explanation']} FROM {answers} a WHERE a.{a['session_key_hash']} = %s "
+        f"AND a.{a['patient_id']} = p.{p['id']} AND a.{a['user_id']} = %s "
+        f"ORDER BY a.{a['recorded_at']} DESC, a.{a['id']} DESC LIMIT 1) "
+        f"FROM {patients} p LEFT JOIN {orgs} o ON o.{o['id']} = p.{p['registered_practice_id']} "
+        f"WHERE p.{p['id']} = %s",
+        [
+            user_id,
+            sql.param(RelationshipClaim, "expires_at", now()),
+            session_key_hash,
+            user_id,
+            session_key_hash,
+            user_id,
+            sql.param(Patient, "id", patient_id),
+        ],
+    )
+    if not found:
+        return None
+    ods, consent, claim, answer, explanation = found[0]
+    return {
+        "registered_practice__ods_code": ods,
+        "consent_state": consent,
+        "claim_expires_at": sql.as_datetime(claim),
+        "answer": answer,
+        "explanation": explanation,
+    }
 
 
 @dataclass(frozen=True)
