@@ -195,34 +195,30 @@ def ensure_databases(base_url: str, db: str, profile: Profile, log) -> dict[str,
         marks[small] = small_fp
         STATE.mkdir(parents=True, exist_ok=True)
         marks_path.write_text(json.dumps(marks))
-    if not fresh(large, large_fp):
-        log(f"# building {large}: a copy of {small} grown to {profile.patients} patients")
-        for name in (large, f"{large}_keystore"):
-            drop_db(base_url, name)
+
+    def grown(name: str, fp: str, patients: int, key: str) -> None:
+        """``name``: a copy of the small database grown to ``patients`` by SQL filler."""
+        if fresh(name, fp):
+            return
+        log(f"# building {name}: a copy of {small} grown to {patients} patients")
+        for suffix in ("", "_keystore"):
+            drop_db(base_url, f"{name}{suffix}")
         with admin_connect(base_url) as conn:
             for suffix in ("", "_keystore"):
-                conn.execute(f'CREATE DATABASE "{large}{suffix}" TEMPLATE "{small}{suffix}"')
+                conn.execute(f'CREATE DATABASE "{name}{suffix}" TEMPLATE "{small}{suffix}"')
         started = time.perf_counter()
-        built["large"] = child("grow", stage_env(base_url, large, db), str(profile.patients))
-        built["large"]["seconds"] = round(time.perf_counter() - started, 1)
-        marks[large] = large_fp
+        built[key] = child("grow", stage_env(base_url, name, db), str(patients))
+        built[key]["seconds"] = round(time.perf_counter() - started, 1)
+        marks[name] = fp
         marks_path.write_text(json.dumps(marks))
+
+    grown(large, large_fp, profile.patients, "large")
     compare = small
     if measured_below(profile.scale_base, profile):
         compare = f"{db}_base"
-        base_fp = fingerprint("base", small_fp, profile.scale_base)
-        if not fresh(compare, base_fp):
-            log(f"# building {compare}: a copy of {small} grown to {profile.scale_base} patients")
-            for name in (compare, f"{compare}_keystore"):
-                drop_db(base_url, name)
-            with admin_connect(base_url) as conn:
-                for suffix in ("", "_keystore"):
-                    conn.execute(f'CREATE DATABASE "{compare}{suffix}" TEMPLATE "{small}{suffix}"')
-            started = time.perf_counter()
-            built["base"] = child("grow", stage_env(base_url, compare, db), str(profile.scale_base))
-            built["base"]["seconds"] = round(time.perf_counter() - started, 1)
-            marks[compare] = base_fp
-            marks_path.write_text(json.dumps(marks))
+        grown(
+            compare, fingerprint("base", small_fp, profile.scale_base), profile.scale_base, "base"
+        )
     return {"small": compare, "large": large, "built": built}
 
 

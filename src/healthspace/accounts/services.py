@@ -7,12 +7,6 @@ from django.db import transaction
 from healthspace.accounts.models import Account
 
 
-def staff_view_emails_wanted(*, user) -> bool:
-    return bool(
-        Account.objects.filter(user_id=user.pk).values_list("notify_staff_views", flat=True).first()
-    )
-
-
 def staff_view_emails_set(*, user, wanted: bool) -> None:
     """'Email me when staff look at my record' (the email never says who or what)."""
     with transaction.atomic():

@@ -12,6 +12,7 @@ from healthspace.access.context import AccessContext
 from healthspace.access.policy import Action, Decision, decide
 from healthspace.audit import chain
 from healthspace.audit.models import AuditChainHead, AuditEvent
+from healthspace.core import sql
 from healthspace.core.clock import now
 from healthspace.core.requests import current_request_id
 
@@ -156,17 +157,14 @@ def _head_for_update(key: str) -> _Head | None:
     """The chain head, locked (FOR UPDATE where the database has row locks; SQLite holds
     its one writer lock). Plain SQL on every audited request: the ORM's compile of this
     fixed statement cost a third of a millisecond of CPU (docs/performance.md)."""
-    meta = AuditChainHead._meta
-    ops = connection.ops
-    col = {f.name: ops.quote_name(f.column) for f in meta.concrete_fields}
+    table, col = sql.names(AuditChainHead)
     lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
-    sql = (
-        f"SELECT {col['seq']}, {col['head_hash']} FROM {ops.quote_name(meta.db_table)} "  # noqa: S608 - quoted names from model metadata, the key is a parameter
-        f"WHERE {col['chain_key']} = %s{lock}"
+    found = sql.rows(
+        f"SELECT {col['seq']}, {col['head_hash']} FROM {table} "  # noqa: S608 - quoted names from model metadata, the key is a parameter
+        f"WHERE {col['chain_key']} = %s{lock}",
+        [key],
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [key])
-        row = cursor.fetchone()
+    row = found[0] if found else None
     return _Head(int(row[0]), row[1]) if row is not None else None
 
 

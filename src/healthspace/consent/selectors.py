@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import uuid
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from healthspace.access.actors import Actor
 from healthspace.access.context import ConsentState
 from healthspace.access.policy import Action
 from healthspace.audit.services import access_checked, audit_record
 from healthspace.consent.models import ConsentRecord
+from healthspace.core import sql
 from healthspace.core.errors import NotFound
 
 
@@ -18,17 +19,13 @@ def consent_state_for(*, patient_id: uuid.UUID) -> ConsentState:
     """The latest version's state; no version at all means implied consent. One query on
     the (patient_id, version) unique index, in plain SQL: every access decision asks it
     (the ORM's compile of it cost half a millisecond of CPU, docs/performance.md)."""
-    meta = ConsentRecord._meta
-    ops = connection.ops
-    col = {f.name: ops.quote_name(f.column) for f in meta.concrete_fields}
-    sql = (
-        f"SELECT {col['state']} FROM {ops.quote_name(meta.db_table)} "  # noqa: S608 - quoted names from model metadata, the id is a parameter
-        f"WHERE {col['patient_id']} = %s ORDER BY {col['version']} DESC LIMIT 1"
+    table, col = sql.names(ConsentRecord)
+    found = sql.rows(
+        f"SELECT {col['state']} FROM {table} "  # noqa: S608 - quoted names from model metadata, the id is a parameter
+        f"WHERE {col['patient_id']} = %s ORDER BY {col['version']} DESC LIMIT 1",
+        [sql.param(ConsentRecord, "patient_id", patient_id)],
     )
-    patient = meta.get_field("patient_id")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [patient.get_db_prep_value(patient_id, connection)])
-        row = cursor.fetchone()
+    row = found[0] if found else None
     return ConsentState(row[0]) if row and row[0] else ConsentState.IMPLIED
 
 

@@ -333,7 +333,10 @@ def _running(pid: int) -> bool:
 
 
 @pytest.mark.django_db(databases=[])
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+@pytest.mark.skipif(
+    not Path("/proc/self/stat").exists(),
+    reason="finds the workers by their parent pid in /proc (Linux only); CI runs on Linux",
+)
 def test_workers_leave_when_the_importer_is_killed():
     """SIGKILL of the importer (nothing of it runs, no shutdown): its workers notice they
     have lost their parent and exit, instead of waiting for work forever."""
