@@ -13,6 +13,7 @@ from django.contrib.auth import authenticate, login
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.http import HttpRequest
 
+from healthspace.accounts import backends
 from healthspace.accounts.factors import guards
 from healthspace.accounts.passwords import services as passwords
 from healthspace.accounts.sessions import services as sessions
@@ -76,7 +77,7 @@ def login_complete(request: HttpRequest, user: AbstractBaseUser, *, second_facto
     request.session.pop(PENDING_USER, None)
     request.session.pop(PENDING_AT, None)
     if not hasattr(user, "backend"):
-        user.backend = "django.contrib.auth.backends.ModelBackend"
+        user.backend = backends.PATH
     login(request, user)
     # when the password (and factor) were last proven: factor changes ask again after 10 min
     request.session["hs_auth_at"] = time.time()

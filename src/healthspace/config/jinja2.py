@@ -7,12 +7,41 @@ from typing import Any
 from django.conf import settings
 from django.contrib.messages import get_messages
 from django.templatetags.static import static
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from jinja2 import ChainableUndefined, ChoiceLoader, Environment, PackageLoader
+from markupsafe import Markup
+
+# Where a kept fragment has the request's CSRF token: filled in on every render
+CSRF_SLOT = "hs-csrf-token-slot-4f1c"
+_FRAGMENTS: dict[tuple, Markup] = {}
+_MOST_FRAGMENTS = 256
 
 
 def url(name: str, *args: Any, **kwargs: Any) -> str:
     return reverse(name, args=args or None, kwargs=kwargs or None)
+
+
+def once(*key: Any, caller: Any) -> Markup:
+    """``{% call once(name, ...) %}...{% endcall %}``: the body rendered once for each key
+    and kept, as the NHS.UK header and footer macros cost as much CPU as the rest of a page
+    (docs/performance.md). The key must name everything the body depends on; the body must
+    hold nothing secret or per-request (the CSRF token goes in as ``CSRF_SLOT``, see
+    ``with_csrf``); the deployment's URL prefix is part of every key."""
+    full = (get_script_prefix(), *key)
+    html = _FRAGMENTS.get(full)
+    if html is None:
+        html = caller()  # a call block's body: already Markup, escaped as it rendered
+        if len(_FRAGMENTS) < _MOST_FRAGMENTS:  # a bounded set of variants, never unbounded
+            _FRAGMENTS[full] = html
+    return html
+
+
+def with_csrf(html: Markup, token: Any) -> Markup:
+    """A kept fragment with this request's CSRF token in its slot (Markup's replace
+    escapes the token)."""
+    if not isinstance(html, Markup):
+        raise TypeError("with_csrf fills a rendered fragment, not text")
+    return html.replace(CSRF_SLOT, str(token))
 
 
 def environment(**options: Any) -> Environment:
@@ -29,6 +58,9 @@ def environment(**options: Any) -> Environment:
             "url": url,
             "get_messages": get_messages,
             "idle_seconds": settings.SESSION_COOKIE_AGE,
+            "once": once,
+            "with_csrf": with_csrf,
+            "CSRF_SLOT": CSRF_SLOT,
         }
     )
     return env

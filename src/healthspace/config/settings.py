@@ -214,6 +214,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "healthspace.accounts.passwords.validators.CommonPasswordValidator"},
     {"NAME": "healthspace.accounts.passwords.validators.BreachedPasswordValidator"},
 ]
+# Django's, with the per-request reads in plain SQL (docs/performance.md)
+AUTHENTICATION_BACKENDS = ["healthspace.accounts.backends.ModelBackend"]
+SESSION_ENGINE = "healthspace.accounts.sessions.store"
 LOGIN_URL = "web:login"
 LOGIN_REDIRECT_URL = "web:record"
 LOGOUT_REDIRECT_URL = "web:home"

@@ -5,10 +5,12 @@ models' metadata, quoted; every value is a parameter."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import connection
+from django.db import connection, connections, router
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -48,3 +50,155 @@ def as_datetime(value: Any) -> datetime | None:
     if moment is None:
         raise ValueError("not a timestamp")
     return moment if timezone.is_aware(moment) else moment.replace(tzinfo=UTC)
+
+
+# --- model instances from plain SQL -------------------------------------------------------
+
+_LOOKUPS = {"": "=", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+@dataclass(frozen=True)
+class _Shape:
+    sql: str
+    fields: tuple[Any, ...]  # the model's selected fields, in column order
+    related: tuple[tuple[Any, tuple[Any, ...]], ...]  # (foreign key, its model's fields)
+    converters: tuple[tuple[Callable, ...], ...]  # per selected column
+    where: tuple[Any, ...]  # the field each parameter is prepared for
+
+
+_SHAPES: dict[tuple, _Shape] = {}
+
+
+def objects(
+    model: Any,
+    fields: Iterable[str] | None = None,
+    *,
+    where: dict[str, Any],
+    related: dict[str, Iterable[str]] | None = None,
+    order_by: Iterable[str] = (),
+    limit: int | None = None,
+    using: str | None = None,
+) -> list[Any]:
+    """Model instances, as ``model.objects.filter(**where).only(*fields)`` would give them
+    (``select_related`` one level through ``related``: a foreign key and the fields of its
+    model to read), by a statement built once per shape and kept. The ORM's building and
+    compiling of a fixed-shape read costs more CPU than the database's running of it
+    (docs/performance.md); the rows are converted by the same converters the ORM uses.
+
+    ``where`` holds equality or ``__gt``/``__gte``/``__lt``/``__lte``/``__in`` on concrete
+    fields, and ``__isnull`` (its value is part of the shape, as is the length of an
+    ``__in``); ``order_by`` field names, ``-`` for descending. Every value is a parameter, prepared as the ORM prepares it."""
+    using = using or router.db_for_read(model)  # the ORM's choice: key store, replica
+    conn = connections[using]
+    conditions = tuple(_condition(name, value) for name, value in where.items())
+    key = (
+        conn.vendor,
+        model,
+        tuple(fields) if fields is not None else None,
+        conditions,
+        tuple((name, tuple(cols)) for name, cols in (related or {}).items()),
+        tuple(order_by),
+        limit,
+    )
+    shape = _SHAPES.get(key)
+    if shape is None:
+        shape = _SHAPES[key] = _shape(conn, model, key)
+    params = []
+    for field, (name, value) in zip(shape.where, where.items(), strict=True):
+        if name.endswith("__in"):
+            params += [field.get_db_prep_value(v, conn) for v in value]
+        elif not name.endswith("__isnull"):
+            params.append(field.get_db_prep_value(value, conn))
+    with conn.cursor() as cursor:
+        cursor.execute(shape.sql, params)
+        found = cursor.fetchall()
+    out = []
+    width = len(shape.fields)
+    for raw in found:
+        values = list(raw)
+        for i, converters in enumerate(shape.converters):
+            for convert in converters:
+                values[i] = convert(values[i], None, conn)
+        instance = model.from_db(using, [f.attname for f in shape.fields], values[:width])
+        offset = width
+        for fk, rel_fields in shape.related:
+            part = values[offset : offset + len(rel_fields)]
+            offset += len(rel_fields)
+            rel = None
+            pk_at = next(i for i, f in enumerate(rel_fields) if f.primary_key)
+            if part[pk_at] is not None:  # no related row (LEFT JOIN) has no primary key
+                rel = fk.related_model.from_db(using, [f.attname for f in rel_fields], part)
+            fk.set_cached_value(instance, rel)
+        out.append(instance)
+    return out
+
+
+def _condition(name: str, value: Any) -> tuple[str, Any]:
+    """What of a condition is part of the statement's shape: the lookup, and for
+    ``__isnull`` its value, for ``__in`` how many values."""
+    if name.endswith("__isnull"):
+        return name, bool(value)
+    if name.endswith("__in"):
+        return name, len(value)
+    return name, None
+
+
+def _shape(conn, model: Any, key: tuple) -> _Shape:
+    _vendor, _model, field_names, conditions, related, order_by, limit = key
+    meta = model._meta
+    q = conn.ops.quote_name
+    selected = _fields(model, field_names)
+    columns = [f"t.{q(f.column)}" for f in selected]
+    joins, rel_shapes = [], []
+    for n, (name, rel_names) in enumerate(related):
+        fk = meta.get_field(name)
+        rel_model = fk.related_model
+        rel_fields = _fields(rel_model, rel_names)
+        alias = f"r{n}"
+        columns += [f"{alias}.{q(f.column)}" for f in rel_fields]
+        joins.append(
+            f"LEFT JOIN {q(rel_model._meta.db_table)} {alias} "
+            f"ON {alias}.{q(fk.target_field.column)} = t.{q(fk.column)}"
+        )
+        rel_shapes.append((fk, tuple(rel_fields)))
+    where_sql, where_fields = [], []
+    for name, part in conditions:
+        field_name, _, lookup = name.partition("__")
+        field = meta.pk if field_name == "pk" else meta.get_field(field_name)
+        if lookup == "isnull":
+            where_sql.append(f"t.{q(field.column)} IS {'' if part else 'NOT '}NULL")
+        elif lookup == "in":
+            # an empty list matches nothing, as the ORM's does
+            marks = ", ".join(["%s"] * part)
+            where_sql.append(f"t.{q(field.column)} IN ({marks})" if part else "1 = 0")
+        else:
+            where_sql.append(f"t.{q(field.column)} {_LOOKUPS[lookup]} %s")
+        where_fields.append(field)
+    order = []
+    for name in order_by:
+        field = meta.get_field(name.lstrip("-"))
+        order.append(f"t.{q(field.column)}{' DESC' if name.startswith('-') else ''}")
+    statement = (
+        f"SELECT {', '.join(columns)} FROM {q(meta.db_table)} t {' '.join(joins)}"  # noqa: S608 - quoted names from model metadata, values are parameters
+        + (f" WHERE {' AND '.join(where_sql)}" if where_sql else "")
+        + (f" ORDER BY {', '.join(order)}" if order else "")
+        + (f" LIMIT {int(limit)}" if limit is not None else "")
+    )
+    table = meta.db_table
+    converters = []
+    for f in [*selected, *(f for _fk, fs in rel_shapes for f in fs)]:
+        col = f.get_col(table)
+        converters.append(tuple(conn.ops.get_db_converters(col) + f.get_db_converters(conn)))
+    return _Shape(
+        statement, tuple(selected), tuple(rel_shapes), tuple(converters), tuple(where_fields)
+    )
+
+
+def _fields(model: Any, names: Iterable[str] | None) -> list[Any]:
+    """The concrete fields to read, in the model's order (``from_db`` expects it), the
+    primary key always among them (as ``only()`` does)."""
+    meta = model._meta
+    if names is None:
+        return list(meta.concrete_fields)
+    wanted = {meta.get_field(n).attname for n in names if n != "pk"} | {meta.pk.attname}
+    return [f for f in meta.concrete_fields if f.attname in wanted]

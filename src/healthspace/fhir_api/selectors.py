@@ -36,6 +36,7 @@ from healthspace.audit.selectors import organisation_names
 from healthspace.audit.services import access_checked, audit_record
 from healthspace.consent.models import ConsentRecord
 from healthspace.consent.selectors import consent_state_for
+from healthspace.core import sql
 from healthspace.fhir_api import ids
 from healthspace.fhir_api import resources as served
 from healthspace.fhir_api.http import ApiError, not_found
@@ -111,23 +112,23 @@ class Facts:
 
 def _facts(who: TokenActor, patient_id: uuid.UUID) -> Facts | None:
     """What decide() needs about this patient for this caller (1-2 indexed reads)."""
-    patient = (
-        Patient.objects.select_related("registered_practice")
-        .only(
+    found = sql.objects(  # plain SQL: every read asks it (docs/performance.md)
+        Patient,
+        (
             "id",
             "nhs_number",
             "birth_date",
             "resource",
             "version",
             "updated_at",
-            "registered_practice__ods_code",
-            "registered_practice__name",
-        )
-        .filter(pk=patient_id)
-        .first()
+            "registered_practice",
+        ),
+        where={"pk": patient_id},
+        related={"registered_practice": ("ods_code", "name")},
     )
-    if patient is None:
+    if not found:
         return None
+    patient = found[0]
     if not who.is_system:
         # a patient's own record whatever its consent (hiding and dissent limit staff)
         return Facts(patient, ConsentState.IMPLIED, Relationship.NONE)
@@ -358,9 +359,10 @@ def _item_for(who: TokenActor, rtype: str, fhir_id: str) -> tuple[ScrItem, Facts
     pk = ids.item_pk(fhir_id)
     if pk is None:
         raise not_found(rtype)
-    item = ScrItem.objects.filter(pk=pk, resource_type=rtype).only(*ITEM_FIELDS).first()
-    if item is None:
+    found = sql.objects(ScrItem, ITEM_FIELDS, where={"pk": pk, "resource_type": rtype})
+    if not found:
         raise not_found(rtype)
+    item = found[0]
     facts = _facts(who, item.patient_id)
     if facts is None:
         raise not_found(rtype)

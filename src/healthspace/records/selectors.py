@@ -13,6 +13,7 @@ from healthspace.access.actors import Actor
 from healthspace.access.context import AccessContext
 from healthspace.access.policy import Action, decide
 from healthspace.audit.services import access_checked, audit_record
+from healthspace.core import sql
 from healthspace.core.errors import NotFound, Refused
 from healthspace.core.nhs_numbers import format_spaced
 from healthspace.records import fhir_map
@@ -20,12 +21,26 @@ from healthspace.records.importer import PATIENT_PURPOSE, item_purpose
 from healthspace.records.models import (
     ADDITIONAL_SECTIONS,
     CORE_SECTIONS,
+    Organisation,
     Origin,
     Patient,
     ScrItem,
     Section,
 )
 from healthspace.vault import services as vault
+
+_ITEM_FIELDS = (
+    "id",
+    "section",
+    "identity",
+    "recorded_at",
+    "source_system",
+    "payload",
+    "version",
+    "resource_type",
+    "origin",
+)
+_PRACTICE_FIELDS = tuple(f.name for f in Organisation._meta.concrete_fields)
 
 # Sections whose items are shown newest first, with current medications before past ones.
 NOT_FOUND_MESSAGE = "There is no record here that you can see."
@@ -80,22 +95,20 @@ class ScrView:
 
 
 def _load(patient_id: uuid.UUID, sections: list[str]) -> tuple[Patient, list[ScrItem], Any]:
-    patient = Patient.objects.select_related("registered_practice").get(pk=patient_id)
+    # plain SQL (core.sql.objects): the ORM's build and compile of these two reads cost
+    # more CPU than running them, on every SCR page and $summary (docs/performance.md)
+    found = sql.objects(
+        Patient, where={"pk": patient_id}, related={"registered_practice": _PRACTICE_FIELDS}
+    )
+    if not found:
+        raise Patient.DoesNotExist
+    patient = found[0]
     cipher = vault.cipher_for(patient_id=patient.id)
-    items = list(
-        ScrItem.objects.filter(patient_id=patient.id, section__in=sections)
-        .order_by("section", "-recorded_at", "id")
-        .only(
-            "id",
-            "section",
-            "identity",
-            "recorded_at",
-            "source_system",
-            "payload",
-            "version",
-            "resource_type",
-            "origin",
-        )
+    items = sql.objects(
+        ScrItem,
+        _ITEM_FIELDS,
+        where={"patient_id": patient.id, "section__in": sorted(sections)},
+        order_by=("section", "-recorded_at", "id"),
     )
     return patient, items, cipher
 

@@ -8,8 +8,9 @@
   organisation=<ODS code>)``; decide() lets it reach only patients registered at that
   organisation.
 
-One query per request (the token with its application, registration, organisation, user
-and link). A revoked token is deleted, so revocation takes effect on the next request.
+One query per request, in plain SQL (the token with its application, registration,
+organisation, user and link). A revoked token is deleted, so revocation takes effect on
+the next request.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from django.contrib.auth import get_user_model
+from django.utils import timezone
 from oauth2_provider.models import get_access_token_model
 
 from healthspace.access.actors import Actor
+from healthspace.core import sql
 from healthspace.smart.models import AppRegistration
 from healthspace.smart.scopes import Grant, grants_of
 
@@ -40,31 +44,6 @@ class TokenActor:
         return self.kind == AppRegistration.Kind.SYSTEM
 
 
-# Only what the mapping reads (the rows are wide: secrets, URIs, names).
-TOKEN_FIELDS = (
-    "id",
-    "expires",
-    "scope",
-    "user_id",
-    "application_id",
-    "application__id",
-    "application__client_id",
-    "application__name",
-    "application__smart__id",
-    "application__smart__kind",
-    "application__smart__active",
-    "application__smart__source_system",
-    "application__smart__organisation_id",
-    "application__smart__organisation__id",
-    "application__smart__organisation__ods_code",
-    "user__id",
-    "user__is_active",
-    "user__patient_link__id",
-    "user__patient_link__patient_id",
-    "user__patient_link__user_id",
-)
-
-
 def bearer_token(authorization: str) -> str | None:
     scheme, _, value = (authorization or "").partition(" ")
     if scheme.lower() != "bearer":
@@ -75,36 +54,77 @@ def bearer_token(authorization: str) -> str | None:
 
 def token_actor(raw: str) -> TokenActor | None:
     """The actor a live token acts for, or None (unknown, expired, revoked, disabled)."""
-    checksum = hashlib.sha256(raw.encode()).hexdigest()
-    token = (
-        get_access_token_model()
-        .objects.select_related("application__smart__organisation", "user__patient_link")
-        .filter(token_checksum=checksum)
-        .first()
-    )
-    if token is None or token.is_expired() or token.application is None:
+    row = _token_row(hashlib.sha256(raw.encode()).hexdigest())
+    if row is None:
         return None
-    registration: AppRegistration | None = getattr(token.application, "smart", None)
-    if registration is None or not registration.active:
+    (
+        expires,
+        scope,
+        token_user_id,
+        client_id,
+        client_name,
+        registration_id,
+        kind,
+        active,
+        source_system,
+        ods_code,
+        user_id,
+        user_active,
+        patient_id,
+    ) = row
+    expires = sql.as_datetime(expires)
+    if expires is None or timezone.now() >= expires:
         return None
-    client_id = token.application.client_id
-    if registration.kind == AppRegistration.Kind.PATIENT_APP:
-        user = token.user
-        link = getattr(user, "patient_link", None) if user is not None else None
-        if user is None or not user.is_active or link is None:
+    if registration_id is None or not active:
+        return None
+    if kind == AppRegistration.Kind.PATIENT_APP:
+        if user_id is None or not user_active or patient_id is None:
             return None
-        actor = Actor("patient", f"user:{user.pk}", patient_id=link.patient_id, client_id=client_id)
+        actor = Actor(
+            "patient", f"user:{user_id}", patient_id=sql.as_uuid(patient_id), client_id=client_id
+        )
     else:
-        if token.user_id is not None or registration.organisation is None:
+        if token_user_id is not None or ods_code is None:
             return None
-        actor = Actor.client(client_id, organisation=registration.organisation.ods_code)
+        actor = Actor.client(client_id, organisation=ods_code)
     return TokenActor(
         actor=actor,
-        grants=grants_of(token.scope),
-        scopes=frozenset(token.scope.split()),
+        grants=grants_of(scope),
+        scopes=frozenset(scope.split()),
         client_id=client_id,
-        client_name=token.application.name,
-        kind=registration.kind,
-        registration_id=registration.pk,
-        source_system=registration.source_system,
+        client_name=client_name,
+        kind=kind,
+        registration_id=registration_id,
+        source_system=source_system,
     )
+
+
+def _token_row(checksum: str) -> tuple | None:
+    """The token with its application, registration, organisation, user and patient link:
+    one statement in plain SQL (core.sql), as the ORM's five-way select_related cost more
+    CPU to build and compile than to run (docs/performance.md)."""
+    from healthspace.accounts.models import PatientLink
+    from healthspace.records.models import Organisation
+
+    token_model = get_access_token_model()
+    tokens, t = sql.names(token_model)
+    apps, a = sql.names(token_model.application.field.related_model)
+    registrations, r = sql.names(AppRegistration)
+    orgs, o = sql.names(Organisation)
+    users, u = sql.names(get_user_model())
+    links, pl = sql.names(PatientLink)
+    found = sql.rows(
+        f"SELECT t.{t['expires']}, t.{t['scope']}, t.{t['user_id']}, "  # noqa: S608 - quoted names from model metadata, values are parameters
+        f"a.{a['client_id']}, a.{a['name']}, r.{r['id']}, r.{r['kind']}, r.{r['active']}, "
+        f"r.{r['source_system']}, o.{o['ods_code']}, u.{u['id']}, u.{u['is_active']}, "
+        f"pl.{pl['patient_id']} "
+        f"FROM {tokens} t "
+        f"JOIN {apps} a ON a.{a['id']} = t.{t['application_id']} "
+        f"LEFT JOIN {registrations} r ON r.{r['application_id']} = a.{a['id']} "
+        f"LEFT JOIN {orgs} o ON o.{o['id']} = r.{r['organisation_id']} "
+        f"LEFT JOIN {users} u ON u.{u['id']} = t.{t['user_id']} "
+        f"LEFT JOIN {links} pl ON pl.{pl['user_id']} = u.{u['id']} "
+        f"WHERE t.{t['token_checksum']} = %s",
+        [checksum],
+    )
+    return found[0] if found else None

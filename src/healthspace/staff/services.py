@@ -13,10 +13,11 @@ from django.db import transaction
 from healthspace.access.actors import Actor
 from healthspace.access.context import Permission
 from healthspace.access.policy import Action
-from healthspace.accounts.models import PatientLink
+from healthspace.accounts.models import Account, PatientLink
 from healthspace.audit.services import access_checked, audit_record
 from healthspace.cases.models import PrivacyCase
 from healthspace.cases.services import alert_raise
+from healthspace.core import sql
 from healthspace.core.errors import InvalidInput, NotFound, Refused
 from healthspace.notify.notices import Notice
 from healthspace.notify.services import notice_send
@@ -255,12 +256,23 @@ def _notify_patient_of_staff_view(patient_id: uuid.UUID) -> None:
     """Only that a view happened: no name, organisation or clinical content (email is not
     a safe place for them, and someone else may read the patient's inbox). Queued for the
     worker: the view never waits for a mail server."""
-    user_id = (
-        PatientLink.objects.filter(patient_id=patient_id, user__account__notify_staff_views=True)
-        .values_list("user_id", flat=True)
-        .first()
-    )
+    user_id = _wants_staff_view_emails(patient_id)
     if user_id is None:
         return
     with transaction.atomic():
         notice_send(user_id=user_id, notice=Notice.STAFF_VIEWED_RECORD)
+
+
+def _wants_staff_view_emails(patient_id: uuid.UUID) -> int | None:
+    """The linked account that asked to be told of every staff view, if any: plain SQL
+    (core.sql), as every SCR view asks it (docs/performance.md)."""
+    links, pl = sql.names(PatientLink)
+    accounts, a = sql.names(Account)
+    found = sql.rows(
+        f"SELECT pl.{pl['user_id']} FROM {links} pl "  # noqa: S608 - quoted names from model metadata, values are parameters
+        f"JOIN {accounts} a ON a.{a['user_id']} = pl.{pl['user_id']} "
+        f"WHERE pl.{pl['patient_id']} = %s AND a.{a['notify_staff_views']} = %s "
+        f"ORDER BY pl.{pl['id']} LIMIT 1",
+        [sql.param(PatientLink, "patient", patient_id), True],
+    )
+    return found[0][0] if found else None

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from django.conf import settings
 from django.db import transaction
 
+from healthspace.core import sql
 from healthspace.core.clock import now
 from healthspace.vault.crypto import (
     KeyDestroyed,
@@ -75,11 +76,11 @@ def _cipher(row: DataKey) -> PatientCipher:
 
 
 def cipher_for(*, patient_id: uuid.UUID) -> PatientCipher:
-    try:
-        row = DataKey.objects.get(patient_id=patient_id)
-    except DataKey.DoesNotExist as exc:
-        raise VaultError(f"no data key for patient {patient_id}") from exc
-    return _cipher(row)
+    # plain SQL (core.sql.objects): read on every audited read of a record
+    found = sql.objects(DataKey, where={"patient_id": patient_id})
+    if not found:
+        raise VaultError(f"no data key for patient {patient_id}")
+    return _cipher(found[0])
 
 
 def ciphers_for(*, patient_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, PatientCipher]:

@@ -15,6 +15,7 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from healthspace.accounts.models import UserSession
+from healthspace.core import sql
 from healthspace.core.clock import now
 
 SECOND_FACTOR_KEY = "hs_second_factor"
@@ -130,19 +131,21 @@ def session_is_live(request: HttpRequest) -> bool:
     key = request.session.session_key
     if not key:
         return False
-    row = (
-        UserSession.objects.filter(key_hash=key_hash(key))
-        .values("id", "ended_at", "expires_at", "last_seen_at", "user_id")
-        .first()
+    found = sql.objects(  # plain SQL: every signed-in request reads it (docs/performance.md)
+        UserSession, _LIVE_FIELDS, where={"key_hash": key_hash(key)}
     )
     moment = now()
-    if row is None or row["ended_at"] is not None or row["expires_at"] <= moment:
+    row = found[0] if found else None
+    if row is None or row.ended_at is not None or row.expires_at <= moment:
         return False
-    if row["user_id"] != request.user.pk:
+    if row.user_id != request.user.pk:
         return False
-    if moment - row["last_seen_at"] > TOUCH_EVERY:  # one write a minute, not per request
-        UserSession.objects.filter(pk=row["id"]).update(last_seen_at=moment)
+    if moment - row.last_seen_at > TOUCH_EVERY:  # one write a minute, not per request
+        UserSession.objects.filter(pk=row.pk).update(last_seen_at=moment)
     return True
+
+
+_LIVE_FIELDS = ("id", "ended_at", "expires_at", "last_seen_at", "user_id")
 
 
 def password_changed(request: HttpRequest, user, *, reason: str) -> int:

@@ -202,3 +202,33 @@ def test_patients_see_the_patient_navigation_on_their_account_pages(client, demo
     nav = _header_links(client.get(reverse("accounts:home")).content.decode())
     assert "Your Summary Care Record" in nav and "Health organiser" in nav
     assert "Find a patient" not in nav
+
+
+def _logout_token(html: str) -> str:
+    form = html.split('class="nhsuk-header__account-form"', 1)[1].split("</form>", 1)[0]
+    return form.split('name="csrfmiddlewaretoken" value="', 1)[1].split('"', 1)[0]
+
+
+def test_the_kept_header_carries_each_requests_own_csrf_token(demo):
+    """The header is rendered once per navigation variant and kept (config.jinja2.once);
+    its log-out form must still carry the token of the session that asked, and work."""
+    from django.test import Client
+
+    from healthspace.config.jinja2 import CSRF_SLOT
+
+    clients = [signed_in_client(get_user_model().objects.get(username=d.email)) for d in demo]
+    pages = [c.get(reverse("accounts:home")).content.decode() for c in clients]
+    tokens = [_logout_token(html) for html in pages]
+    assert all(CSRF_SLOT not in html for html in pages)
+    assert tokens[0] and tokens[1] and tokens[0] != tokens[1]
+    # same variant (two patients): the same header apart from the token
+    assert _header_links(pages[0]) == _header_links(pages[1])
+    # the token works with Django's CSRF check (enforced here, as in production)
+    strict = Client(enforce_csrf_checks=True)
+    strict.cookies = clients[0].cookies
+    page = strict.get(reverse("accounts:home")).content.decode()
+    response = strict.post(reverse("web:logout"), {"csrfmiddlewaretoken": _logout_token(page)})
+    assert response.status_code == 302
+    assert strict.get(reverse("web:record")).status_code == 302  # logged out
+    signed_out = Client().get(reverse("web:home")).content.decode()
+    assert "nhsuk-header__account-form" not in signed_out  # a variant of its own
