@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db.models import StringAgg, Value
+from django.db import router
 
 from healthspace.audit.models import AuditEvent
+from healthspace.core import sql
 
 # All the words in one place. Keys are audit actions / reasons as services write them;
 # anything missing falls back to a neutral phrase (never the raw code: patients read this).
@@ -218,7 +219,16 @@ def access_history_for_patient(
             events = events.filter(occurred_at__lte=cursor).exclude(
                 occurred_at=cursor, pk__gte=before
             )
-    rows = list(events.order_by("-occurred_at", "-pk").only(*_FIELDS)[:limit])
+    if before is None:  # the first page, every time the page opens: plain SQL (core.sql)
+        rows = sql.objects(
+            AuditEvent,
+            _FIELDS,
+            where={"patient_id": patient_id},
+            order_by=("-occurred_at", "-id"),
+            limit=limit,
+        )
+    else:
+        rows = list(events.order_by("-occurred_at", "-pk").only(*_FIELDS)[:limit])
     return _describe(rows, patient_id)
 
 
@@ -280,37 +290,79 @@ def organisation_names(codes: set[str]) -> dict[str, str]:
     return dict(Organisation.objects.filter(ods_code__in=codes).values_list("ods_code", "name"))
 
 
-def _users_by_id(ids: set[int]) -> dict[int, object]:
+@dataclass(frozen=True)
+class Person:
+    """Who an actor label names, as an access history shows them."""
+
+    id: int
+    first_name: str
+    last_name: str
+    organisation_name: str | None  # the staff account's organisation now
+    patient_id: uuid.UUID | None  # the record a patient's account is linked to
+    group_names: str  # newline-separated
+
+    def get_full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
+
+
+def _users_by_id(ids: set[int]) -> dict[int, Person]:
+    """The people with their organisation, link and groups: one statement in plain SQL
+    (core.sql; a row per group), read on every page of a trail (docs/performance.md)."""
     if not ids:
         return {}
+    from healthspace.accounts.models import Account, PatientLink  # accounts sits above audit
+    from healthspace.records.models import Organisation  # records sits above audit
+
     user_model = get_user_model()
-    # One query: the users with account, organisation, link and their group names.
-    found = (
-        user_model.objects.filter(pk__in=ids)
-        .select_related("account__organisation", "patient_link")
-        .only(
-            "id",
-            "first_name",
-            "last_name",
-            "account__kind",
-            "account__organisation__name",
-            "patient_link__patient_id",
-        )
-        .annotate(group_names=StringAgg("groups__name", delimiter=Value(_GROUP_SEPARATOR)))
+    users, u = sql.names(user_model)
+    accounts, a = sql.names(Account)
+    orgs, o = sql.names(Organisation)
+    links, pl = sql.names(PatientLink)
+    members, m = sql.names(user_model.groups.through)
+    groups, g = sql.names(user_model.groups.field.related_model)
+    wanted = sorted(ids)
+    found = sql.rows(
+        f"SELECT u.{u['id']}, u.{u['first_name']}, u.{u['last_name']}, o.{o['name']}, "  # noqa: S608 - quoted names from model metadata, values are parameters
+        f"pl.{pl['patient_id']}, g.{g['name']} "
+        f"FROM {users} u "
+        f"LEFT JOIN {accounts} a ON a.{a['user_id']} = u.{u['id']} "
+        f"LEFT JOIN {orgs} o ON o.{o['id']} = a.{a['organisation_id']} "
+        f"LEFT JOIN {links} pl ON pl.{pl['user_id']} = u.{u['id']} "
+        f"LEFT JOIN {members} m ON m.{m['user_id']} = u.{u['id']} "
+        f"LEFT JOIN {groups} g ON g.{g['id']} = m.{m['group_id']} "
+        f"WHERE u.{u['id']} IN ({', '.join(['%s'] * len(wanted))})",
+        wanted,
+        using=router.db_for_read(user_model),  # a replica where the caller reads there
     )
-    return {u.pk: u for u in found}
+    names: dict[int, list[str]] = {}
+    first: dict[int, tuple] = {}
+    for row in found:
+        first.setdefault(row[0], row)
+        if row[5]:
+            names.setdefault(row[0], []).append(row[5])
+    return {
+        uid: Person(
+            id=uid,
+            first_name=row[1] or "",
+            last_name=row[2] or "",
+            organisation_name=row[3],
+            patient_id=sql.as_uuid(row[4]),
+            group_names=_GROUP_SEPARATOR.join(sorted(names.get(uid, []))),
+        )
+        for uid, row in first.items()
+    }
 
 
 _GROUP_SEPARATOR = "\n"  # group names are single-line (access.roles.STAFF_GROUPS)
 
 
-def _group_names(user: object) -> list[str]:
-    return sorted(filter(None, (getattr(user, "group_names", None) or "").split(_GROUP_SEPARATOR)))
+def _group_names(user: Person) -> list[str]:
+    return sorted(filter(None, user.group_names.split(_GROUP_SEPARATOR)))
 
 
 def _entry(
     event: AuditEvent,
-    users: dict[int, object],
+    users: dict[int, Person],
     patient_id: uuid.UUID,
     organisations: dict[str, str],
     viewers: dict[uuid.UUID, tuple[str, str, str]] | None = None,
@@ -334,13 +386,10 @@ def _entry(
         code = detail.get("org")
         if isinstance(code, str) and code:
             organisation = organisations.get(code, code)
-        elif user is not None:
-            account = getattr(user, "account", None)
-            if account is not None and account.organisation is not None:
-                organisation = account.organisation.name
+        elif user is not None and user.organisation_name is not None:
+            organisation = user.organisation_name
     elif kind == "patient":
-        link = getattr(user, "patient_link", None) if user is not None else None
-        if link is not None and link.patient_id == patient_id:
+        if user is not None and user.patient_id == patient_id:
             by_patient, who = True, YOU
         else:
             who = (user.get_full_name().strip() if user is not None else "") or SOMEONE

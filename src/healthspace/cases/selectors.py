@@ -23,6 +23,7 @@ from healthspace.audit.selectors import (
     SOMEONE,
     SYSTEM_WORDS,
     AccessEntry,
+    Person,
     _sections,
     _user_id,
     _users_by_id,
@@ -43,6 +44,7 @@ from healthspace.cases.services import (
 )
 from healthspace.consent.models import ConsentRecord
 from healthspace.consent.selectors import consent_state_for
+from healthspace.core import sql
 from healthspace.core.errors import NotFound
 from healthspace.core.nhs_numbers import format_spaced
 from healthspace.core.replicas import replica_reads
@@ -84,13 +86,18 @@ def own_access_history(
             entries = access_history_for_patient(
                 patient_id=patient_id, limit=limit + 1, before=before
             )
-        open_cases = dict(
-            PrivacyCase.objects.filter(
-                patient_id=patient_id,
-                status=PrivacyCase.Status.OPEN,
-                audit_event_id__in=[e.id for e in entries],
-            ).values_list("audit_event_id", "kind")
-        )
+        open_cases = {  # plain SQL (core.sql): every page of the trail asks it
+            case.audit_event_id: case.kind
+            for case in sql.objects(
+                PrivacyCase,
+                ("id", "audit_event_id", "kind"),
+                where={
+                    "patient_id": patient_id,
+                    "status": PrivacyCase.Status.OPEN,
+                    "audit_event_id__in": [e.id for e in entries],
+                },
+            )
+        }
         audit_record(
             actor=actor,
             action=AUDIT_VIEW,
@@ -366,15 +373,14 @@ def _for_officer(events: list[AuditEvent], patient_id: uuid.UUID) -> list[EventF
     return out
 
 
-def _who(label: str, users: dict[int, object], patient_id: uuid.UUID | None) -> str:
+def _who(label: str, users: dict[int, Person], patient_id: uuid.UUID | None) -> str:
     kind = label.split(":", 1)[0]
     uid = _user_id(label)
     user = users.get(uid) if uid is not None else None
     if kind == "system":
         return SYSTEM_WORDS.get(label.split(":")[-1], OTHER_SYSTEM_WORDS)
     if kind == "patient":
-        link = getattr(user, "patient_link", None) if user is not None else None
-        if link is not None and patient_id is not None and link.patient_id == patient_id:
+        if user is not None and patient_id is not None and user.patient_id == patient_id:
             return THE_PATIENT
         return (user.get_full_name().strip() if user is not None else "") or SOMEONE
     if kind == "staff":

@@ -30,8 +30,8 @@ def param(model: Any, field: str, value: Any) -> Any:
     return model._meta.get_field(field).get_db_prep_value(value, connection)
 
 
-def rows(sql: str, params: list[Any]) -> list[tuple]:
-    with connection.cursor() as cursor:
+def rows(sql: str, params: list[Any], *, using: str | None = None) -> list[tuple]:
+    with (connections[using] if using else connection).cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
