@@ -67,6 +67,7 @@ class _Shape:
 
 
 _SHAPES: dict[tuple, _Shape] = {}
+_MOST_SHAPES = 4096
 
 
 def objects(
@@ -102,7 +103,9 @@ def objects(
     )
     shape = _SHAPES.get(key)
     if shape is None:
-        shape = _SHAPES[key] = _shape(conn, model, key)
+        shape = _shape(conn, model, key)
+        if len(_SHAPES) < _MOST_SHAPES:  # lengths of ``__in`` lists make new shapes
+            _SHAPES[key] = shape
     params = []
     for field, (name, value) in zip(shape.where, where.items(), strict=True):
         if name.endswith("__in"):

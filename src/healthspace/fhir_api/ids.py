@@ -34,7 +34,12 @@ def _mac(key: bytes, head: bytes) -> bytes:
 
 
 def encode(pk: int, kind: str = "item") -> str:
-    enc, mac = _keys(settings.HEALTHSPACE_INDEX_KEY)
+    return _encode(settings.HEALTHSPACE_INDEX_KEY, kind, pk)
+
+
+@lru_cache(maxsize=16384)  # an id is the same for ever: a record's ids recur in every read
+def _encode(index_key: bytes, kind: str, pk: int) -> str:
+    enc, mac = _keys(index_key)
     head = struct.pack(">BQ", KINDS[kind], pk)
     block = head + _mac(mac, head)
     # one block of a unique plaintext: ECB is a keyed permutation here, nothing more

@@ -185,11 +185,17 @@ def _resolved(rows: list[tuple[Any, dict[str, Any]]]) -> dict[int, dict[str, str
     out: dict[int, dict[str, str]] = {}
     if not wanted:
         return out
-    patients = {pid for pid, _ in wanted}
-    found = ScrItem.objects.filter(
-        patient_id__in=patients, identity__in={identity for _, identity in wanted}
-    ).values_list("pk", "patient_id", "identity", "resource_type")
-    for pk, pid, identity, rtype in found:
+    found = sql.objects(  # plain SQL (core.sql.objects): every read that serves items
+        ScrItem,
+        ("id", "patient_id", "identity", "resource_type"),
+        where={
+            "patient_id__in": sorted({pid for pid, _ in wanted}),
+            "identity__in": sorted({identity for _, identity in wanted}),
+        },
+    )
+    for pk, pid, identity, rtype in (
+        (i.pk, i.patient_id, i.identity, i.resource_type) for i in found
+    ):
         for holder, rel in wanted.get((pid, identity), []):
             if rel.split("/")[0] == rtype:
                 out.setdefault(holder, {})[rel] = f"{rtype}/{ids.item_id(pk)}"
@@ -212,8 +218,10 @@ def _serve_rows(rows: list[tuple[Any, dict[str, Any]]]) -> list[dict[str, Any]]:
     ]
 
 
-def _patient_resource(patient: Patient) -> dict[str, Any] | None:
-    cipher = _cipher(patient.id)
+def _patient_resource(patient: Patient, cipher: Any = None) -> dict[str, Any] | None:
+    """The patient as served; ``cipher``: the patient's, when the caller has it already
+    (one key store read fewer)."""
+    cipher = cipher or _cipher(patient.id)
     if cipher is None:
         return None
     resource = cipher.open_json(patient.resource, purpose=PATIENT_PURPOSE)
@@ -803,12 +811,13 @@ def load_record(
     cipher = _cipher(patient_id)
     if cipher is None or not show_patient:
         raise not_found("Patient")
-    query = ScrItem.objects.filter(
-        patient_id=patient_id, section__in=sections, resource_type__in=readable
-    )
+    where: dict[str, Any] = {
+        "patient_id": patient_id,
+        "section__in": sorted(sections),
+        "resource_type__in": sorted(readable),
+    }
     if since is not None:
-        query = query.filter(updated_at__gte=since)
-    query = query.only(*ITEM_FIELDS).order_by("section", "-recorded_at", "id")
+        where["updated_at__gte"] = since
     consent_readable = (
         action == Action.VIEW_SCR
         and (types is None or "Consent" in types)
@@ -822,7 +831,10 @@ def load_record(
         ).allowed
     )
     with transaction.atomic():
-        items = list(query)
+        # plain SQL (core.sql.objects): $summary, $everything and the patient's exports
+        items = sql.objects(
+            ScrItem, ITEM_FIELDS, where=where, order_by=("section", "-recorded_at", "id")
+        )
         consent = _consent_versions(patient_id)[:1] if consent_readable else []
         if audit:
             audit_record(
@@ -842,7 +854,7 @@ def load_record(
             )
     rows = [(item, _open(cipher, item)["resource"]) for item in items]
     resources = _serve_rows(rows)
-    patient_resource = _patient_resource(facts.patient)
+    patient_resource = _patient_resource(facts.patient, cipher)
     if patient_resource is None:
         raise not_found("Patient")
     return Record(
