@@ -5,9 +5,11 @@ models' metadata, quoted; every value is a parameter."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
+from types import MappingProxyType
 from typing import Any
 
 from django.db import connection, connections, router
@@ -15,14 +17,19 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 
-def names(model: Any) -> tuple[str, dict[str, str]]:
+def names(model: Any) -> tuple[str, Mapping[str, str]]:
     """The model's quoted table and its columns, by field name and by attribute name."""
+    return _names(model, connection.vendor)
+
+
+@cache  # models are few and fixed; kept per database vendor
+def _names(model: Any, vendor: str) -> tuple[str, Mapping[str, str]]:
     ops = connection.ops
     meta = model._meta
     columns: dict[str, str] = {}
     for field in meta.concrete_fields:
         columns[field.name] = columns[field.attname] = ops.quote_name(field.column)
-    return ops.quote_name(meta.db_table), columns
+    return ops.quote_name(meta.db_table), MappingProxyType(columns)
 
 
 def param(model: Any, field: str, value: Any) -> Any:
