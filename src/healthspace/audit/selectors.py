@@ -207,18 +207,6 @@ def access_history_for_patient(
     a cursor inside that patient's events (an id of someone else's event finds no cursor and
     gives the first page).
     """
-    events = AuditEvent.objects.filter(patient_id=patient_id)
-    if before is not None:
-        cursor = (
-            AuditEvent.objects.filter(patient_id=patient_id, pk=before)
-            .values_list("occurred_at", flat=True)
-            .first()
-        )
-        if cursor is not None:
-            # Keyset paging on the (patient_id, -occurred_at) index; the id breaks ties.
-            events = events.filter(occurred_at__lte=cursor).exclude(
-                occurred_at=cursor, pk__gte=before
-            )
     if before is None:  # the first page, every time the page opens: plain SQL (core.sql)
         rows = sql.objects(
             AuditEvent,
@@ -227,8 +215,17 @@ def access_history_for_patient(
             order_by=("-occurred_at", "-id"),
             limit=limit,
         )
-    else:
-        rows = list(events.order_by("-occurred_at", "-pk").only(*_FIELDS)[:limit])
+        return _describe(rows, patient_id)
+    events = AuditEvent.objects.filter(patient_id=patient_id)
+    cursor = (
+        AuditEvent.objects.filter(patient_id=patient_id, pk=before)
+        .values_list("occurred_at", flat=True)
+        .first()
+    )
+    if cursor is not None:
+        # Keyset paging on the (patient_id, -occurred_at) index; the id breaks ties.
+        events = events.filter(occurred_at__lte=cursor).exclude(occurred_at=cursor, pk__gte=before)
+    rows = list(events.order_by("-occurred_at", "-pk").only(*_FIELDS)[:limit])
     return _describe(rows, patient_id)
 
 

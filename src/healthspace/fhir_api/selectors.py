@@ -193,12 +193,10 @@ def _resolved(rows: list[tuple[Any, dict[str, Any]]]) -> dict[int, dict[str, str
             "identity__in": sorted({identity for _, identity in wanted}),
         },
     )
-    for pk, pid, identity, rtype in (
-        (i.pk, i.patient_id, i.identity, i.resource_type) for i in found
-    ):
-        for holder, rel in wanted.get((pid, identity), []):
-            if rel.split("/")[0] == rtype:
-                out.setdefault(holder, {})[rel] = f"{rtype}/{ids.item_id(pk)}"
+    for item in found:
+        for holder, rel in wanted.get((item.patient_id, item.identity), []):
+            if rel.split("/")[0] == item.resource_type:
+                out.setdefault(holder, {})[rel] = f"{item.resource_type}/{ids.item_id(item.pk)}"
     return out
 
 
