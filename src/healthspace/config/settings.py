@@ -319,6 +319,9 @@ HEALTHSPACE_ATTACHMENT_MAX_BYTES = env.get_int("HEALTHSPACE_ATTACHMENT_MAX_BYTES
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 HEALTHSPACE_MAX_REQUEST_BYTES = HEALTHSPACE_ATTACHMENT_MAX_BYTES + 256 * 1024
+# FHIR input validation (docs/fhir-input-validation.md): every Nth resource that the
+# validator's own walk is certain of is checked by fhir.resources too (0 = never).
+HEALTHSPACE_FHIR_LIBRARY_CHECK_EVERY = env.get_int("HEALTHSPACE_FHIR_LIBRARY_CHECK_EVERY", 100)
 # What the message pages tell patients about how long a practice takes to answer.
 HEALTHSPACE_MESSAGE_REPLY_DAYS = env.get_int("HEALTHSPACE_MESSAGE_REPLY_DAYS", 2)
 # The service's lifecycle (docs/lifecycle.md): how long a process keeps the service state

@@ -44,9 +44,11 @@ import datetime as dt
 import functools
 import hashlib
 import inspect
+import itertools
 import json
 import json.decoder
 import json.scanner
+import logging
 import math
 import re
 import types
@@ -66,6 +68,8 @@ from pydantic import ValidationError
 from healthspace.records import fhir_lexical
 
 __all__ = ["FhirInputError", "parse_json_bytes", "validate_bundle", "validate_resource"]
+
+logger = logging.getLogger(__name__)
 
 
 class FhirInputError(Exception):
@@ -1243,6 +1247,23 @@ def _label(resource: dict[str, Any]) -> str:
     return rtype_s[:60]
 
 
+# Spot check of the fast path in production: every Nth resource the walk is certain of is
+# also given to the library (HEALTHSPACE_FHIR_LIBRARY_CHECK_EVERY, read once; 0 = never).
+# A disagreement would be a bug in fhir_lexical: the resource is refused with the
+# library's findings, and the resource type and element paths (never values) are logged.
+_LIBRARY_CHECK_EVERY: int | None = None
+_certain_seen = itertools.count(1)
+
+
+def _library_check_every() -> int:
+    global _LIBRARY_CHECK_EVERY
+    if _LIBRARY_CHECK_EVERY is None:
+        from django.conf import settings
+
+        _LIBRARY_CHECK_EVERY = max(int(settings.HEALTHSPACE_FHIR_LIBRARY_CHECK_EVERY), 0)
+    return _LIBRARY_CHECK_EVERY
+
+
 def _validate(
     resource: Any, where: str, *, skip_entry_resources: bool, always_library: bool = False
 ) -> None:
@@ -1264,6 +1285,10 @@ def _validate(
     # merged into one message) or could not show the library would agree (fhir_lexical);
     # elsewhere it is certain to pass and is skipped, four fifths of the cost.
     ask_library = always_library or walker.uncertain or bool(walker.problems)
+    spot_check = False
+    if not ask_library:
+        every = _library_check_every()
+        spot_check = ask_library = every > 0 and next(_certain_seen) % every == 0
     if model is not None and ask_library:
         target = resource
         if skip_entry_resources and isinstance(resource.get("entry"), list):
@@ -1282,6 +1307,12 @@ def _validate(
             if not walker.problems:
                 rtype = resource["resourceType"]
                 library = [("", f"could not be validated as {rtype} ({type(exc).__name__})")]
+    if spot_check and library:
+        logger.error(
+            "FHIR validation fast path disagrees with fhir.resources on a %s at %s; refused",
+            resource.get("resourceType"),
+            ", ".join(sorted({path or "(resource)" for path, _ in library})[:10]),
+        )
     problems = _merge(walker.problems, library)
     if problems:
         _raise(where, label, problems)

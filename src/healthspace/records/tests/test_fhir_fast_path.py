@@ -12,6 +12,7 @@ is meant for, since a fast path that is never taken would be a claim without a g
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import os
 import random
@@ -299,3 +300,44 @@ def test_library_still_judges_what_the_walk_is_unsure_of():
     assert _walk(resource).uncertain
     with pytest.raises(fhir_checks.FhirInputError, match="birthDate"):
         fhir_checks.validate_resource(resource, where="t")
+
+
+@pytest.fixture
+def spot_check_every(monkeypatch):
+    def set_every(every: int) -> None:
+        monkeypatch.setattr(fhir_checks, "_LIBRARY_CHECK_EVERY", every)
+
+    return set_every
+
+
+def test_the_spot_check_refuses_what_a_wrong_fast_path_would_let_through(
+    monkeypatch, spot_check_every, caplog
+):
+    # A bug in fhir_lexical (here: every date called certain) would accept an impossible
+    # birth date; the spot check hands the resource to the library, which refuses it.
+    monkeypatch.setattr(fhir_lexical, "certain_string", lambda prim, value: True)
+    resource = {"resourceType": "Patient", "birthDate": "2021-02-29"}
+    spot_check_every(0)
+    fhir_checks.validate_resource(resource, where="t")  # what the bug alone would do
+    spot_check_every(1)
+    with (
+        caplog.at_level("ERROR", logger="healthspace.records.fhir_checks"),
+        pytest.raises(fhir_checks.FhirInputError, match="birthDate"),
+    ):
+        fhir_checks.validate_resource(resource, where="t")
+    assert "fast path disagrees with fhir.resources on a Patient at birthDate" in caplog.text
+    assert "2021-02-29" not in caplog.text  # paths only, never values
+
+
+def test_the_spot_check_takes_every_nth_certain_resource(monkeypatch, spot_check_every):
+    asked = []
+    model = fhir_checks._resource_model("Patient")
+    original = model.model_validate
+    monkeypatch.setattr(
+        model, "model_validate", lambda data, **kw: asked.append(1) or original(data, **kw)
+    )
+    monkeypatch.setattr(fhir_checks, "_certain_seen", itertools.count(1))
+    spot_check_every(3)
+    for _ in range(9):
+        fhir_checks.validate_resource({"resourceType": "Patient", "active": True}, where="t")
+    assert len(asked) == 3

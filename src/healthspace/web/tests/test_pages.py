@@ -232,3 +232,29 @@ def test_the_kept_header_carries_each_requests_own_csrf_token(demo):
     assert strict.get(reverse("web:record")).status_code == 302  # logged out
     signed_out = Client().get(reverse("web:home")).content.decode()
     assert "nhsuk-header__account-form" not in signed_out  # a variant of its own
+
+
+def test_kept_plain_urls_follow_the_prefix_and_the_urlconf(settings):
+    """config.jinja2.url keeps reverse() of names without arguments: the kept answer is
+    the one reverse() gives, under each URL prefix, and forgotten when the URLs change."""
+    import uuid
+
+    from django.urls import get_script_prefix, set_script_prefix
+
+    from healthspace.config import jinja2
+
+    assert jinja2.url("web:record") == reverse("web:record")
+    assert jinja2.url("web:record") == reverse("web:record")  # the kept one
+    pid = uuid.uuid4()
+    assert jinja2.url("staff:patient", patient_id=pid) == reverse("staff:patient", args=[pid])
+    plain = reverse("web:record")
+    before = get_script_prefix()
+    try:
+        set_script_prefix("/healthspace/")
+        assert jinja2.url("web:record") == reverse("web:record") == "/healthspace" + plain
+    finally:
+        set_script_prefix(before)
+    assert jinja2.url("web:record") == plain
+    assert jinja2._PLAIN_URLS
+    settings.ROOT_URLCONF = "healthspace.cases.urls"  # a swap, as some tests do
+    assert not jinja2._PLAIN_URLS
