@@ -7,18 +7,18 @@ from __future__ import annotations
 import uuid
 
 from healthspace.accounts.models import Account
+from healthspace.core import sql
 from healthspace.core.errors import NotFound
 from healthspace.vault import services as vault
 from healthspace.vault.crypto import PatientCipher
 
 
 def portal_subject_for(*, user_id: int) -> uuid.UUID:
-    subject = (
-        Account.objects.filter(user_id=user_id).values_list("portal_subject", flat=True).first()
-    )
-    if subject is None:
+    # plain SQL (core.sql): read on every organiser and message page and export
+    found = sql.objects(Account, ("id", "portal_subject"), where={"user_id": user_id})
+    if not found:
         raise NotFound("There is no account here.")
-    return subject
+    return found[0].portal_subject
 
 
 def portal_cipher_for(*, user_id: int) -> PatientCipher:

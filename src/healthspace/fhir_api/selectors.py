@@ -595,7 +595,12 @@ def search_patients(who: TokenActor, search: Search) -> Page:
 
 
 def _consent_versions(patient_id: uuid.UUID) -> list[dict[str, Any]]:
-    records = list(ConsentRecord.objects.filter(patient_id=patient_id).order_by("-version"))
+    records = sql.objects(  # plain SQL (core.sql): in every $everything
+        ConsentRecord,
+        ("id", "state", "version", "recorded_at"),
+        where={"patient_id": patient_id},
+        order_by=("-version",),
+    )
     out = [
         served.served_consent(
             patient_id=patient_id,

@@ -45,7 +45,9 @@ def datakey_create(*, patient_id: uuid.UUID, kind: str = DataKey.Kind.SCR) -> Pa
 def portal_cipher_for(*, subject_id: uuid.UUID) -> PatientCipher:
     """The cipher of an account's own data (organiser, messages), its key made on first
     use. Raises KeyDestroyed once the account was closed (the key shredded)."""
-    row = DataKey.objects.filter(patient_id=subject_id).first()
+    # plain SQL (core.sql), as cipher_for: read on every organiser and message page
+    found = sql.objects(DataKey, where={"patient_id": subject_id})
+    row = found[0] if found else None
     if row is None:
         with transaction.atomic(using=KEYSTORE):
             # two first uses at once: one key wins, the other reads it
