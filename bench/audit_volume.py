@@ -19,6 +19,13 @@ Then it prints, one line each, ``NAME value unit ref=value ratio=x.xx goal=...``
 - ``audit_bytes_per_event_compact``: the same rows in a compacted layout (hashes as 32-byte
   bytea, no prev_hash column, chain_key NULL when it is the patient id, no (action,
   occurred_at) index), to show what that redesign would save;
+- ``audit_bytes_per_event_v2``: the same rows in the v2 design of docs/scaling.md
+  ("Toward 120 B"): no stored hashes (the verifier recomputes each chain from its signed
+  checkpoint), the chain as a uuid and seq as an integer, actor, action with outcome,
+  reason and detail (without its request id) as integers into lookup tables, the request
+  id as 64 bits, one (chain, seq) index per partition and no other; the lookup tables
+  are printed apart (a fixed cost, not per event), and ``who_looked_newest50_v2`` times
+  the newest 50 of a patient from it, with the labels joined back;
 - one line per index and for the heap;
 - ``who_looked_newest50``: median ms of the newest-50 query for random patients, with
   its EXPLAIN (ANALYZE, BUFFERS) printed once.
@@ -54,6 +61,7 @@ def main() -> int:
     parser.add_argument("--per-patient", type=int, default=10)
     parser.add_argument("--database-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--keep", action="store_true", help="Keep the database afterwards.")
+    parser.add_argument("--db", default=DB, help="name of the throw-away database")
     args = parser.parse_args()
 
     import psycopg
@@ -61,10 +69,10 @@ def main() -> int:
     base = args.database_url.rsplit("/", 1)[0]
     admin = base + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB}"')
-        conn.execute(f'CREATE DATABASE "{DB}"')
+        conn.execute(f'DROP DATABASE IF EXISTS "{args.db}"')
+        conn.execute(f'CREATE DATABASE "{args.db}"')
     os.environ["HEALTHSPACE_DATA_DIR"] = tempfile.mkdtemp(prefix="hs-bench-")
-    os.environ["DATABASE_URL"] = f"{base}/{DB}"
+    os.environ["DATABASE_URL"] = f"{base}/{args.db}"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "healthspace.config.settings")
     import django
 
@@ -75,12 +83,12 @@ def main() -> int:
     call_command("migrate", "audit", verbosity=0)  # the audit app has no dependencies
     connections.close_all()
     try:
-        with psycopg.connect(f"{base}/{DB}", autocommit=True) as conn:
+        with psycopg.connect(f"{base}/{args.db}", autocommit=True) as conn:
             run(conn, args)
     finally:
         if not args.keep:
             with psycopg.connect(admin, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+                conn.execute(f'DROP DATABASE IF EXISTS "{args.db}" WITH (FORCE)')
     return 0
 
 
@@ -135,6 +143,9 @@ def run(conn, args) -> None:
     goal = f"<={GOAL:.0f}B@100M"
     line("audit_bytes_per_event", total / n, "B", ref_total / n, goal)
     line("audit_bytes_per_event_compact", compact_total / n, "B", ref_total / n, goal)
+    v2_total, v2_lookups = v2(conn)
+    line("audit_bytes_per_event_v2", v2_total / n, "B", ref_total / n, goal)
+    print(f"audit_bytes_v2_lookup_tables {v2_lookups / 2**20:.1f} MiB (in all, not per event)")
     for name, size in parts.items():
         print(f"audit_bytes_{name} {size / n:.1f} B")
 
@@ -161,11 +172,94 @@ def run(conn, args) -> None:
             [patient],
         ).fetchall()
         ref_times.append((time.perf_counter() - t) * 1000)
+    v2_times = []
+    for patient in ids:
+        t = time.perf_counter()
+        conn.execute(WHO_LOOKED_V2, [patient]).fetchall()
+        v2_times.append((time.perf_counter() - t) * 1000)
+    plan = conn.execute("EXPLAIN (ANALYZE, BUFFERS) " + WHO_LOOKED_V2, [ids[1]]).fetchall()
+    print("# v2: " + "\n# v2: ".join(row[0] for row in plan))
+    print(
+        f"who_looked_newest50_v2 {statistics.median(v2_times):.3f} ms "
+        f"p99={sorted(v2_times)[int(len(v2_times) * 0.99)]:.3f}"
+    )
     median, ref = statistics.median(times), statistics.median(ref_times)
     print(
         f"who_looked_newest50 {median:.3f} ms ref={ref:.3f} ratio={ref / median:.2f} "
         f"goal=one-index-range-scan-per-partition p99={sorted(times)[int(len(times) * 0.99)]:.3f}"
     )
+
+
+WHO_LOOKED_V2 = (
+    "SELECT e.occurred_at, a.label, c.code, r.code, d.detail, e.request "
+    "FROM (SELECT * FROM audit_v2_event WHERE chain = %s ORDER BY seq DESC LIMIT 50) e "
+    "JOIN audit_v2_actor a ON a.id = e.actor JOIN audit_v2_code c ON c.id = e.event "
+    "JOIN audit_v2_code r ON r.id = e.reason JOIN audit_v2_detail d ON d.id = e.detail "
+    "ORDER BY e.seq DESC"
+)
+
+
+def v2(conn) -> tuple[int, int]:
+    """The v2 design (docs/scaling.md, "Toward 120 B") built from the same rows: bytes of
+    the event table with its one index, and of the lookup tables."""
+    conn.execute("CREATE TABLE audit_v2_actor (id serial PRIMARY KEY, label text UNIQUE NOT NULL)")
+    conn.execute("INSERT INTO audit_v2_actor (label) SELECT DISTINCT actor FROM audit_event")
+    conn.execute(
+        "CREATE TABLE audit_v2_code (id smallserial PRIMARY KEY, kind text NOT NULL, "
+        "code text NOT NULL, UNIQUE (kind, code))"
+    )
+    conn.execute(
+        "INSERT INTO audit_v2_code (kind, code) SELECT DISTINCT 'event', action || ' ' || "
+        "outcome FROM audit_event UNION SELECT DISTINCT 'reason', reason FROM audit_event"
+    )
+    conn.execute(
+        "CREATE TABLE audit_v2_detail (id serial PRIMARY KEY, detail jsonb UNIQUE NOT NULL)"
+    )
+    conn.execute(
+        "INSERT INTO audit_v2_detail (detail) SELECT DISTINCT detail - 'request_id' FROM audit_event"
+    )
+    # column order packs to 72 bytes a row (timestamp, uuid, four 4-byte, two 2-byte, 8)
+    conn.execute(
+        """
+        CREATE TABLE audit_v2_event (
+            occurred_at timestamptz NOT NULL, chain uuid NOT NULL, seq integer NOT NULL,
+            actor integer NOT NULL, detail integer NOT NULL, event smallint NOT NULL,
+            reason smallint NOT NULL, request bigint
+        ) PARTITION BY RANGE (occurred_at)
+        """
+    )
+    for lower, upper in conn.execute(
+        "SELECT date_trunc('month', now()) + m * interval '1 month', "
+        "date_trunc('month', now()) + (m + 1) * interval '1 month' FROM generate_series(0, 3) m"
+    ).fetchall():
+        conn.execute(
+            f"CREATE TABLE audit_v2_event_{lower:%Y%m} PARTITION OF audit_v2_event "
+            f"FOR VALUES FROM ('{lower.isoformat()}') TO ('{upper.isoformat()}')"
+        )
+    conn.execute(
+        """
+        INSERT INTO audit_v2_event
+        SELECT e.occurred_at, e.patient_id, e.seq, a.id, d.id, c.id, r.id,
+               ('x' || left(e.detail ->> 'request_id', 16))::bit(64)::bigint
+        FROM audit_event e
+        JOIN audit_v2_actor a ON a.label = e.actor
+        JOIN audit_v2_code c ON c.kind = 'event' AND c.code = e.action || ' ' || e.outcome
+        JOIN audit_v2_code r ON r.kind = 'reason' AND r.code = e.reason
+        JOIN audit_v2_detail d ON d.detail = e.detail - 'request_id'
+        """
+    )
+    for (partition,) in conn.execute(
+        "SELECT inhrelid::regclass::text FROM pg_inherits "
+        "WHERE inhparent = 'audit_v2_event'::regclass"
+    ).fetchall():  # unique per partition, as audit.0004 does (the head guards the rest)
+        conn.execute(f"CREATE UNIQUE INDEX ON {partition} (chain, seq)")
+    conn.execute("VACUUM ANALYZE audit_v2_event")
+    total, _ = sizes(conn, "audit_v2_event")
+    lookups = sum(
+        conn.execute("SELECT pg_total_relation_size(%s::regclass)", [t]).fetchone()[0]
+        for t in ("audit_v2_actor", "audit_v2_code", "audit_v2_detail")
+    )
+    return total, lookups
 
 
 def line(name: str, value: float, unit: str, ref: float, goal: str) -> None:
