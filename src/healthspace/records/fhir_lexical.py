@@ -7,12 +7,12 @@ library call is four fifths of the cost of validation (docs/import.md). The walk
 when it can show that it would pass: every structural rule of the library is one of the
 walk's own (stricter) rules, and for each primitive value :func:`certain` answers True
 only for values in a plain form that the library's check of that datatype is known to
-accept. Anything else (a leap second, a non-ASCII-only string, a uuid, a URL that is not
-plain http(s), a required element sent only as its ``_x`` extension, ...) is *uncertain*
+accept. Anything else (a leap second, a uuid, a URL that is not plain http(s), a required
+element sent only as its ``_x`` extension, ...) is *uncertain*
 and the walk runs ``model_validate`` after all, so the library's verdict and its message
 stand. Being uncertain costs time, never strictness.
 
-The predicates are deliberately narrower than the library's checks, never wider:
+The predicates are the library's checks or narrower, never wider:
 
 - ``date``, ``dateTime``, ``instant``, ``time``: the library's own regular expressions
   (``fhir_core.types``, the same Python ``re`` engine it uses), then a real calendar date
@@ -20,11 +20,10 @@ The predicates are deliberately narrower than the library's checks, never wider:
   to 59 and re-validates);
 - ``integer``, ``unsignedInt``, ``positiveInt``, ``integer64``: the library's bounds;
 - ``decimal``: the library's pattern over ``str(value)``, as it does;
-- ``string``: the library's pattern (``[ \\r\\n\\t\\S]+``, searched by pydantic's Rust
-  regex with Unicode classes) is met by any ASCII printable character, tab, CR or LF;
-  a string without one is uncertain;
-- ``code``: ASCII printable tokens separated by single spaces (the library allows any
-  non-whitespace, also non-ASCII);
+- ``string`` and ``code``: the library's patterns (``[ \\r\\n\\t\\S]+`` searched,
+  ``^[^\\s]+(\\s[^\\s]+)*$``) run in pydantic's Rust regex, where ``\\s`` is Unicode
+  White_Space: the same patterns here with that set spelled out (``WHITE_SPACE``), so
+  non-Latin names and codes take the fast path too; the test checks every code point;
 - ``oid``: the library's pattern, ASCII digits;
 - ``url``: ``http(s)://host[:port]`` then printable ASCII; other schemes are uncertain;
 - ``uuid``: always uncertain (a handful of choice elements only);
@@ -45,8 +44,12 @@ from collections.abc import Callable
 
 from fhir_core.types import Date, DateTime, Decimal, Instant, Time
 
-_ASCII_CHAR = re.compile(r"[\t\n\r -~]")
-_ASCII_CODE = re.compile(r"[!-~]+(?: [!-~]+)*")
+# Unicode White_Space (PropList.txt): what ``\s`` means in the Rust regex pydantic runs
+WHITE_SPACE = "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+# the string pattern [ \r\n\t\S]+ finds a character that is not White_Space other than
+# those four
+_STRING_CHAR = re.compile("[^\x0b\x0c\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+_CODE = re.compile(f"[^{WHITE_SPACE}]+(?:[{WHITE_SPACE}][^{WHITE_SPACE}]+)*")
 _OID = re.compile(r"urn:oid:[0-2](?:\.(?:0|[1-9][0-9]*))+")
 _URL = re.compile(r"https?://[A-Za-z0-9.\-]+(?::[0-9]{1,5})?(?:[/?#][!-~]*)?")
 _LEAP = re.compile(r"(?:^|T)[0-9]{2}:[0-9]{2}:60")
@@ -94,11 +97,11 @@ def _time(value: str) -> bool:
 
 
 def _string(value: str) -> bool:
-    return _ASCII_CHAR.search(value) is not None
+    return _STRING_CHAR.search(value) is not None
 
 
 def _code(value: str) -> bool:
-    return _ASCII_CODE.fullmatch(value) is not None
+    return _CODE.fullmatch(value) is not None
 
 
 def _oid(value: str) -> bool:

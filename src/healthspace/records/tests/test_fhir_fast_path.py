@@ -2,8 +2,9 @@
 
 ``fhir_checks._validate`` skips ``model_validate`` when its own walk found no problem and
 calls itself certain that the library would pass the resource. These tests are the
-evidence that the skip changes no verdict: on every resource of the shared FHIR data and
-on many thousands of seeded mutations of them (each primitive leaf replaced by values
+evidence that the skip changes no verdict: on every resource of the shared FHIR data, on
+every code point for the string and code patterns, and on many thousands of seeded
+mutations of them (each primitive leaf replaced by values
 chosen to hit the library's datatype checks, and structural edits), wherever the walk is
 certain, the library accepts too. They also check that the skip happens for the data it
 is meant for, since a fast path that is never taken would be a claim without a gain.
@@ -259,7 +260,10 @@ def test_seeded_mutations_never_pass_the_walk_where_the_library_refuses():
         ("instant", "2020-01-01", False),
         ("time", "23:59:60", False),
         ("string", "\u00a0", False),
-        ("string", "\u738b", False),
+        ("string", "\u738b", True),
+        ("string", "\u3000\u00a0", False),
+        ("code", "\u738b \u5c0f", True),
+        ("code", "a\u3000\u3000b", False),
         ("string", "Smith", True),
         ("code", "a  b", False),
         ("code", "final", True),
@@ -273,6 +277,35 @@ def test_seeded_mutations_never_pass_the_walk_where_the_library_refuses():
 )
 def test_certain_string(prim, value, certain):
     assert fhir_lexical.certain_string(prim, value) is certain
+
+
+def test_string_and_code_agree_with_the_library_on_every_code_point():
+    """The library's patterns run in pydantic's Rust regex (Unicode White_Space for \\s):
+    for each code point, alone, between letters, and doubled between letters, the fast
+    path's verdict is the library's (fhir_core's own StringType and CodeType)."""
+    from fhir_core.types import CodeType, StringType
+    from pydantic import TypeAdapter
+
+    string, code = TypeAdapter(StringType), TypeAdapter(CodeType)
+
+    def accepts(adapter, value: str) -> bool:
+        try:
+            adapter.validate_python(value)
+        except ValidationError:
+            return False
+        return True
+
+    disagree = []
+    for point in range(0x110000):
+        if 0xD800 <= point <= 0xDFFF:
+            continue  # lone surrogates never leave the strict JSON parser
+        ch = chr(point)
+        for value in (ch, f"a{ch}b", f"a{ch}{ch}b"):
+            if fhir_lexical.certain_string("string", value) != accepts(string, value):
+                disagree.append(("string", hex(point), value))
+            if fhir_lexical.certain_string("code", value) != accepts(code, value):
+                disagree.append(("code", hex(point), value))
+    assert not disagree, disagree[:20]
 
 
 def test_integer_bounds_and_decimals():
