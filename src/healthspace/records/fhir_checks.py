@@ -27,8 +27,9 @@ Design: each resource gets ONE recursive walk over the parsed JSON, guided by th
 from the ``Annotated`` metadata, cardinality, choice groups, required-binding codes from
 ``enum_values``). The per-class table is computed once and cached. The walk does every
 check of our own; ``model_validate`` then supplies the lexical datatype checks (dates,
-decimals, code/uri patterns, ...), where the walk cannot show they pass (fhir_lexical). Problems from both are merged, de-duplicated by element
-path, and raised together so a sender can fix everything in one round trip.
+decimals, code/uri patterns, ...), where the walk cannot show they pass (fhir_lexical).
+Problems from both are merged, de-duplicated by element path, and raised together so a
+sender can fix everything in one round trip.
 
 Not checked here (needs data we do not have locally): terminology beyond the required
 bindings the models enumerate (needs a terminology server), profiles and extension
