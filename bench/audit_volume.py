@@ -228,14 +228,7 @@ def v2(conn) -> tuple[int, int]:
         ) PARTITION BY RANGE (occurred_at)
         """
     )
-    for lower, upper in conn.execute(
-        "SELECT date_trunc('month', now()) + m * interval '1 month', "
-        "date_trunc('month', now()) + (m + 1) * interval '1 month' FROM generate_series(0, 3) m"
-    ).fetchall():
-        conn.execute(
-            f"CREATE TABLE audit_v2_event_{lower:%Y%m} PARTITION OF audit_v2_event "
-            f"FOR VALUES FROM ('{lower.isoformat()}') TO ('{upper.isoformat()}')"
-        )
+    _monthly_partitions(conn, "audit_v2_event")
     conn.execute(
         """
         INSERT INTO audit_v2_event
@@ -295,6 +288,18 @@ def sizes(conn, parent: str) -> tuple[int, dict[str, int]]:
     return total, parts
 
 
+def _monthly_partitions(conn, parent: str) -> None:
+    """Partitions of ``parent`` for the four months the events are dated in."""
+    for lower, upper in conn.execute(
+        "SELECT date_trunc('month', now()) + m * interval '1 month', "
+        "date_trunc('month', now()) + (m + 1) * interval '1 month' FROM generate_series(0, 3) m"
+    ).fetchall():
+        conn.execute(
+            f"CREATE TABLE {parent}_{lower:%Y%m} PARTITION OF {parent} "
+            f"FOR VALUES FROM ('{lower.isoformat()}') TO ('{upper.isoformat()}')"
+        )
+
+
 def reference(conn) -> int:
     """The anchors' minimal who-viewed table, from the same rows."""
     conn.execute(
@@ -320,15 +325,7 @@ def compact(conn) -> int:
         ) PARTITION BY RANGE (occurred_at)
         """
     )
-    for lower, upper in conn.execute(
-        "SELECT date_trunc('month', now()) + m * interval '1 month', "
-        "date_trunc('month', now()) + (m + 1) * interval '1 month' FROM generate_series(0, 3) m"
-    ).fetchall():
-        name = f"audit_volume_compact_{lower:%Y%m}"
-        conn.execute(
-            f"CREATE TABLE {name} PARTITION OF audit_volume_compact "
-            f"FOR VALUES FROM ('{lower.isoformat()}') TO ('{upper.isoformat()}')"
-        )
+    _monthly_partitions(conn, "audit_volume_compact")
     conn.execute(
         "INSERT INTO audit_volume_compact SELECT id, occurred_at, patient_id, actor, action, "
         "outcome, reason, detail, NULL, seq, decode(hash, 'hex') FROM audit_event"

@@ -1002,13 +1002,13 @@ class _Walker:
         if prim in _INTEGER:
             if cls is not int:
                 self._type_error(path, key, "a JSON integer number", value)
-            elif not fhir_lexical.certain_integer(prim, value):
+            elif not self.uncertain and not fhir_lexical.certain_integer(prim, value):
                 self.uncertain = True
             return
         if prim == "decimal":
             if cls is not int and cls is not float:
                 self._type_error(path, key, "a JSON number", value)
-            elif not fhir_lexical.certain_decimal(value):
+            elif not self.uncertain and not fhir_lexical.certain_decimal(value):
                 self.uncertain = True
             return
         if cls is not str:
@@ -1034,8 +1034,8 @@ class _Walker:
             self.add(
                 f"{path}.{key}" if path else key, "control characters are not allowed in strings"
             )
-        if not fhir_lexical.certain_string(prim, value):
-            self.uncertain = True
+        if not self.uncertain and not fhir_lexical.certain_string(prim, value):
+            self.uncertain = True  # once unsure, the library judges all: no more checks
         if prim == "id":
             problem = _id_problem(value)
             if problem:

@@ -5,12 +5,12 @@
 patterns and calendars, integer ranges, the code and string patterns, URLs, ...). That
 library call is four fifths of the cost of validation (docs/import.md). The walk skips it
 when it can show that it would pass: every structural rule of the library is one of the
-walk's own (stricter) rules, and for each primitive value :func:`certain` answers True
-only for values in a plain form that the library's check of that datatype is known to
-accept. Anything else (a leap second, a uuid, a URL that is not plain http(s), a required
-element sent only as its ``_x`` extension, ...) is *uncertain*
-and the walk runs ``model_validate`` after all, so the library's verdict and its message
-stand. Being uncertain costs time, never strictness.
+walk's own (stricter) rules, and for each primitive value :func:`certain_string` (and
+``certain_integer``, ``certain_decimal``) answers True only for values the library's check
+of that datatype is known to accept. Anything else (a leap second, a uuid, a URL that is
+not plain http(s), a required element sent only as its ``_x`` extension, ...) is
+*uncertain* and the walk runs ``model_validate`` after all, so the library's verdict and
+its message stand. Being uncertain costs time, never strictness.
 
 The predicates are the library's checks or narrower, never wider:
 
@@ -112,13 +112,9 @@ def _url(value: str) -> bool:
     return _URL.fullmatch(value) is not None
 
 
-def _never(value: str) -> bool:
-    return False
-
-
-# Checks of string-valued primitives; a type not listed here is certain once the walk's
-# own checks of it passed (see the module docstring). A new FHIR type the walk meets
-# that is neither here nor in ALWAYS_CERTAIN is uncertain (see ``certain``).
+# Checks of string-valued primitives. A type in ALWAYS_CERTAIN is certain once the walk's
+# own checks of it passed (see the module docstring); any other type, uuid or one the
+# walk meets in a future library, is uncertain.
 STRING_CHECKS: dict[str, Callable[[str], bool]] = {
     "string": _string,
     "code": _code,
@@ -128,7 +124,6 @@ STRING_CHECKS: dict[str, Callable[[str], bool]] = {
     "time": _time,
     "oid": _oid,
     "url": _url,
-    "uuid": _never,
 }
 ALWAYS_CERTAIN = frozenset({"uri", "canonical", "markdown", "xhtml", "id", "base64Binary"})
 
