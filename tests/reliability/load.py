@@ -53,6 +53,12 @@ class Patient:
     consent_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
+def _described(exc: requests.RequestException) -> str:
+    # the class and urllib3's reason (refused, reset, closed without a response): what
+    # tells a dropped connection from a time-out when a run fails
+    return f"{type(exc).__name__}: {str(exc)[:300]}"
+
+
 def _taken_fields() -> dict[str, str]:
     taken = datetime.now(ZoneInfo("Europe/London")) - timedelta(minutes=2)
     return {
@@ -106,7 +112,7 @@ def write(browser: Browser, patient: Patient, kind: str) -> Outcome:
             time.monotonic(),
             None,
             token=token,
-            error=type(exc).__name__,
+            error=_described(exc),
             patient_id=patient.user["patient_id"],
         )
     outcome = Outcome(
@@ -139,7 +145,7 @@ def read(browser: Browser, kind: str, *, token: str | None = None, fhir: str = "
         else:
             response = browser.get({"record": "/record/", "organiser": "/organiser/"}[kind])
     except requests.RequestException as exc:
-        return Outcome(kind, started, time.monotonic(), None, error=type(exc).__name__)
+        return Outcome(kind, started, time.monotonic(), None, error=_described(exc))
     return Outcome(
         kind,
         started,

@@ -53,6 +53,19 @@ def _clean_unavailable(o: Outcome) -> bool:
     )
 
 
+def _timeline(bad: list[Outcome], outages: list[tuple[str, float, float]]) -> list[str]:
+    """When each bad answer came, against the outages: what tells a failure at the cut
+    from one in the recovery or in quiet running."""
+    return [
+        f"{o.kind}: "
+        + "; ".join(
+            f"{o.started - began:+.3f}s from {name!r} (back at {up - began:+.3f}s)"
+            for name, began, up in outages
+        )
+        for o in bad[:10]
+    ]
+
+
 def test_postgresql_restart_during_load_gives_503s_and_recovers_by_itself(
     new_service, cluster, capsys
 ):
@@ -123,7 +136,11 @@ def test_postgresql_restart_during_load_gives_503s_and_recovers_by_itself(
     ok = [o for o in outcomes if o.acknowledged]
     unavailable = [o for o in outcomes if not o.acknowledged and _clean_unavailable(o)]
     bad = [o for o in outcomes if not o.acknowledged and not _clean_unavailable(o)]
-    assert not bad, [(o.kind, o.status, o.error, o.content_type, o.body[:400]) for o in bad[:10]]
+    assert not bad, (
+        [(o.kind, o.status, o.error, o.content_type, o.body[:400]) for o in bad[:10]],
+        _timeline(bad, outages),
+        server.log_text()[-3000:],
+    )
     assert unavailable, "no request met the outage: the test did not test anything"
     assert server.starts == 1 and server.process.poll() is None, "the application was restarted"
 
