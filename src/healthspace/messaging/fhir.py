@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.db import transaction
-from django.db.models import OuterRef, Subquery
+from django.contrib.auth import get_user_model
+from django.db import connections, router, transaction
 
 from healthspace.access.actors import Actor
 from healthspace.access.context import AccessContext
@@ -32,33 +32,21 @@ from healthspace.access.policy import Action
 from healthspace.accounts.portal import portal_cipher_for
 from healthspace.audit.services import access_checked, audit_record
 from healthspace.core.errors import NotFound
+from healthspace.core.sql import as_datetime, as_uuid, names, param
 from healthspace.fhir_api.communication import Found
 from healthspace.fhir_api.search import Search, matches
-from healthspace.messaging.models import Attachment, Message, Side
+from healthspace.messaging.models import Attachment, Message, Side, Thread
 from healthspace.messaging.selectors import (
     attachment_meta_purpose,
     body_purpose,
     person_name,
     subject_purpose,
 )
+from healthspace.records.models import Organisation
 from healthspace.vault.crypto import KeyDestroyed, PatientCipher
 
 THREAD_SYSTEM = "https://healthspace.example/fhir/Id/conversation"
 ODS_SYSTEM = "https://fhir.nhs.uk/Id/ods-organization-code"
-MESSAGE_FIELDS = (
-    "id",
-    "thread",
-    "patient",
-    "sender",
-    "sent_at",
-    "body",
-    "sender_user__first_name",
-    "sender_user__last_name",
-    "thread__subject",
-    "thread__owner",
-    "thread__team__name",
-    "thread__team__ods_code",
-)
 
 
 def _instant(moment: datetime) -> str:
@@ -141,17 +129,147 @@ def _detail(actor: Actor, interaction: str, **more: Any) -> dict[str, Any]:
     return detail
 
 
-def _messages():
-    previous = (
-        Message.objects.filter(thread_id=OuterRef("thread_id"), sent_at__lt=OuterRef("sent_at"))
-        .order_by("-sent_at", "-id")
-        .values("id")[:1]
-    )
+@dataclass(frozen=True)
+class _Row:
+    """One message as the mapping needs it, with its conversation, team and sender."""
+
+    id: uuid.UUID
+    thread_id: uuid.UUID
+    patient_id: uuid.UUID
+    sender: str
+    sent_at: datetime
+    body: bytes
+    sender_first: str | None
+    sender_last: str | None
+    subject: bytes
+    team_name: str
+    team_ods: str | None
+    previous_id: uuid.UUID | None
+
+
+# _lastUpdated on ``sent_at`` (an instant's range is itself), as fhir_api.selectors' Q does
+_LAST_UPDATED = {
+    "eq": ("(m.{c} >= %s AND m.{c} < %s)", ("start", "end")),
+    "ne": ("NOT (m.{c} >= %s AND m.{c} < %s)", ("start", "end")),
+    "gt": ("m.{c} >= %s", ("end",)),
+    "sa": ("m.{c} >= %s", ("end",)),
+    "ge": ("m.{c} >= %s", ("start",)),
+    "lt": ("m.{c} < %s", ("start",)),
+    "eb": ("m.{c} < %s", ("start",)),
+    "le": ("m.{c} < %s", ("end",)),
+}
+
+
+def _where(
+    *,
+    patient_id: uuid.UUID | None = None,
+    owner_id: int | None = None,
+    search: Search | None = None,
+    ids: list[uuid.UUID] | None = None,
+) -> tuple[str, list[Any]]:
+    _, mc = names(Message)
+    _, tc = names(Thread)
+    parts, params = [], []
+    if patient_id is not None:
+        parts.append(f"m.{mc['patient']} = %s")
+        params.append(param(Message, "patient", patient_id))
+    if owner_id is not None:
+        parts.append(f"t.{tc['owner']} = %s")
+        params.append(owner_id)
+    for prefix, rng in search.last_updated if search is not None else ():
+        sql, ends = _LAST_UPDATED[prefix]
+        parts.append(sql.format(c=mc["sent_at"]))
+        params += [param(Message, "sent_at", getattr(rng, end)) for end in ends]
+    if ids is not None:
+        if not ids:
+            parts.append("1 = 0")  # as the ORM's empty IN
+        else:
+            parts.append(f"m.{mc['id']} IN ({', '.join(['%s'] * len(ids))})")
+            params += [param(Message, "id", i) for i in ids]
+    return " AND ".join(parts) or "1 = 1", params
+
+
+def _from() -> str:
+    message, mc = names(Message)
+    thread, tc = names(Thread)
+    team, oc = names(Organisation)
+    user, uc = names(get_user_model())
     return (
-        Message.objects.select_related("thread__team", "sender_user")
-        .only(*MESSAGE_FIELDS)
-        .annotate(previous_id=Subquery(previous))
+        f"{message} m JOIN {thread} t ON t.{tc['id']} = m.{mc['thread']} "
+        f"JOIN {team} o ON o.{oc['id']} = t.{tc['team']} "
+        f"LEFT JOIN {user} u ON u.{uc['id']} = m.{mc['sender_user']}"
     )
+
+
+def _rows(
+    where: tuple[str, list[Any]],
+    *,
+    descending: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[_Row]:
+    """The messages, in the order asked for, by one statement (plain SQL: the ORM's
+    building of this query, with its subquery and two joins, cost more CPU than running
+    it; docs/performance.md)."""
+    message, mc = names(Message)
+    _, tc = names(Thread)
+    _, oc = names(Organisation)
+    _, uc = names(get_user_model())
+    direction = " DESC" if descending else ""
+    previous = (
+        f"(SELECT p.{mc['id']} FROM {message} p WHERE p.{mc['thread']} = m.{mc['thread']} "  # noqa: S608 - quoted names from model metadata
+        f"AND p.{mc['sent_at']} < m.{mc['sent_at']} "
+        f"ORDER BY p.{mc['sent_at']} DESC, p.{mc['id']} DESC LIMIT 1)"
+    )
+    columns = ", ".join(
+        [
+            *(f"m.{mc[f]}" for f in ("id", "thread", "patient", "sender", "sent_at", "body")),
+            f"u.{uc['first_name']}",
+            f"u.{uc['last_name']}",
+            f"t.{tc['subject']}",
+            f"o.{oc['name']}",
+            f"o.{oc['ods_code']}",
+            previous,
+        ]
+    )
+    conditions, params = where
+    sql = (
+        f"SELECT {columns} FROM {_from()} WHERE {conditions} "  # noqa: S608 - quoted names from model metadata, values are parameters
+        f"ORDER BY m.{mc['sent_at']}{direction}, m.{mc['id']}{direction}"
+    )
+    if limit is not None:
+        sql += " LIMIT %s OFFSET %s"
+        params = [*params, int(limit), int(offset)]
+    elif offset:
+        raise ValueError("an offset needs a limit")
+    with connections[router.db_for_read(Message)].cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    return [
+        _Row(
+            id=as_uuid(r[0]),
+            thread_id=as_uuid(r[1]),
+            patient_id=as_uuid(r[2]),
+            sender=r[3],
+            sent_at=as_datetime(r[4]),
+            body=bytes(r[5]),
+            sender_first=r[6],
+            sender_last=r[7],
+            subject=bytes(r[8]),
+            team_name=r[9],
+            team_ods=r[10],
+            previous_id=as_uuid(r[11]),
+        )
+        for r in found
+    ]
+
+
+def _count(where: tuple[str, list[Any]]) -> int:
+    conditions, params = where
+    sql = f"SELECT COUNT(*) FROM {_from()} WHERE {conditions}"  # noqa: S608 - as in _rows
+    with connections[router.db_for_read(Message)].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchone()[0]
 
 
 def _cipher(owner_id: int) -> PatientCipher | None:
@@ -161,7 +279,7 @@ def _cipher(owner_id: int) -> PatientCipher | None:
         return None
 
 
-def _served(cipher: PatientCipher, messages: list[Message]) -> list[dict[str, Any]]:
+def _served(cipher: PatientCipher, messages: list[_Row]) -> list[dict[str, Any]]:
     files: dict[uuid.UUID, list[dict[str, Any]]] = {}
     if messages:
         rows = (
@@ -175,33 +293,35 @@ def _served(cipher: PatientCipher, messages: list[Message]) -> list[dict[str, An
     subjects: dict[uuid.UUID, str] = {}
     out = []
     for m in messages:
-        thread = m.thread
-        if thread.id not in subjects:
-            subjects[thread.id] = cipher.open_json(
-                thread.subject, purpose=subject_purpose(thread.id)
+        if m.thread_id not in subjects:
+            subjects[m.thread_id] = cipher.open_json(
+                m.subject, purpose=subject_purpose(m.thread_id)
             )["subject"]
         body = cipher.open_json(m.body, purpose=body_purpose(m.id))["body"]
+        sender_user = (
+            None if m.sender_first is None else _Person(m.sender_first or "", m.sender_last or "")
+        )
         out.append(
             communication_resource(
                 message_id=m.id,
-                thread_id=thread.id,
+                thread_id=m.thread_id,
                 patient_id=m.patient_id,
                 sender=m.sender,
-                sender_name=person_name(m.sender_user),
-                team_name=thread.team.name,
-                team_ods=thread.team.ods_code,
+                sender_name=person_name(sender_user),
+                team_name=m.team_name,
+                team_ods=m.team_ods,
                 sent_at=m.sent_at,
                 previous_id=m.previous_id,
-                content=Sealed(subjects[thread.id], body, tuple(files.get(m.id, ()))),
+                content=Sealed(subjects[m.thread_id], body, tuple(files.get(m.id, ()))),
             )
         )
     return out
 
 
-def _last_updated(search: Search):
-    from healthspace.fhir_api.selectors import _last_updated_q
-
-    return _last_updated_q(search, "sent_at")
+@dataclass(frozen=True)
+class _Person:
+    first_name: str
+    last_name: str
 
 
 def _ids(search: Search) -> list[uuid.UUID] | None:
@@ -228,19 +348,15 @@ class MessagingCommunications:
         owner = _owner(actor)
         if not decision.allowed or owner is None:
             return Found()
-        query = _messages().filter(patient_id=patient_id, thread__owner_id=owner)
-        query = query.filter(_last_updated(search))
-        wanted = _ids(search)
-        if wanted is not None:
-            query = query.filter(pk__in=wanted)
+        where = _where(patient_id=patient_id, owner_id=owner, search=search, ids=_ids(search))
         descending = search.sort[1]
-        query = query.order_by(*(("-sent_at", "-id") if descending else ("sent_at", "id")))
         cipher = _cipher(owner)
         if cipher is None:
             return Found()
         with transaction.atomic():
             if search.content_filters:  # status, sent: on the served resources
-                resources = [r for r in _served(cipher, list(query)) if matches(search, r)]
+                every = _rows(where, descending=descending)
+                resources = [r for r in _served(cipher, every) if matches(search, r)]
                 total = len(resources)
                 shown = (
                     []
@@ -251,7 +367,9 @@ class MessagingCommunications:
                 rows = (
                     []
                     if search.summary_count or search.count == 0
-                    else list(query[search.offset : search.offset + search.count])
+                    else _rows(
+                        where, descending=descending, limit=search.count, offset=search.offset
+                    )
                 )
                 # a page that is not full (and not past the end) tells the total itself
                 partial = (
@@ -259,7 +377,7 @@ class MessagingCommunications:
                     and len(rows) < search.count
                     and (rows or search.offset == 0)
                 )
-                total = search.offset + len(rows) if partial else query.count()
+                total = search.offset + len(rows) if partial else _count(where)
                 shown = _served(cipher, rows)
             audit_record(
                 actor=actor,
@@ -300,10 +418,10 @@ class MessagingCommunications:
         if cipher is None:
             return None
         with transaction.atomic():
-            message = _messages().filter(pk=message_id).first()
-            if message is None:
+            found = _rows(_where(ids=[message_id]), limit=1)
+            if not found:
                 return None
-            resource = _served(cipher, [message])[0]
+            resource = _served(cipher, found)[0]
             audit_record(
                 actor=actor,
                 action=Action.MESSAGE_VIEW,

@@ -7,7 +7,7 @@ unread bytes are in the way), so it closes it after the answer, but the answer d
 say so. A client that sends its next request on that connection at the moment it closes
 gets no answer at all ("Remote end closed connection without response"), which
 tests/reliability/test_pg_restart.py caught as a dropped connection while PostgreSQL was
-restarting. Where the body was left unread only in part, the connection waits instead
+restarting. Where the body had arrived but was left unread, the connection waits instead
 until Python frees the request (a reference cycle can make that the next garbage
 collection), stalling the client's next request for up to half a second (measured).
 

@@ -87,6 +87,34 @@ def test_read_with_etag_and_the_audit(patient_api, world):
     assert response.status_code == 404
 
 
+@pytest.mark.parametrize("prefix", ["eq", "ne", "gt", "ge", "lt", "le", "sa", "eb"])
+def test_every_last_updated_prefix_and_offset_paging(patient_api, world, prefix):
+    from datetime import UTC, datetime
+
+    pid = world.owner.patient_id
+    messages = list(Message.objects.filter(patient_id=pid).order_by("sent_at", "id"))
+    day = datetime(2026, 3, 10, tzinfo=UTC)
+    # one message before the day, one on it, one after
+    for message, moment in zip(
+        messages,
+        (day - timedelta(days=2), day + timedelta(hours=9), day + timedelta(days=3)),
+        strict=True,
+    ):
+        Message.objects.filter(pk=message.pk).update(sent_at=moment)
+    before, on, after = (str(m.pk) for m in messages)
+    expected = {
+        "eq": {on}, "ne": {before, after}, "gt": {after}, "sa": {after},
+        "ge": {on, after}, "lt": {before}, "eb": {before}, "le": {before, on},
+    }[prefix]  # fmt: skip
+    _, body = get(patient_api, f"Communication?_lastUpdated={prefix}2026-03-10")
+    assert {c["id"] for c in _entries(body)} == expected and body["total"] == len(expected)
+    # oldest first, one a page, from the second
+    _, page = get(patient_api, "Communication?_sort=_lastUpdated&_count=1&_offset=1")
+    assert [c["id"] for c in _entries(page)] == [on] and page["total"] == 3
+    _, past = get(patient_api, "Communication?_count=1&_offset=5")
+    assert _entries(past) == [] and past["total"] == 3
+
+
 def test_paging_last_updated_status_sent_and_count(patient_api, world):
     response, body = get(patient_api, "Communication?_count=2")
     assert body["total"] == 3 and len(_entries(body)) == 2
