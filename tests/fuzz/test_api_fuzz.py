@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
 from healthspace.config.wsgi import application
+from healthspace.core.testing import connection_kept_across_requests
 from healthspace.fhir_api import ids
 from healthspace.fhir_api.testing import check
 from healthspace.fhir_api.tests.conftest import OTHERS_WORDS, bearer, build_world
@@ -69,17 +70,10 @@ def _shown(body: bytes) -> str:
 
 @pytest.fixture(scope="module", autouse=True)
 def _keep_the_test_connection():
-    """Schemathesis calls the WSGI application itself, whose request signals would close
-    the database connection at each request (as Django's test client prevents): on
-    PostgreSQL that closes the test's transaction. Keep it open while this module runs."""
-    from django.core import signals
-    from django.db import close_old_connections
-
-    signals.request_started.disconnect(close_old_connections)
-    signals.request_finished.disconnect(close_old_connections)
-    yield
-    signals.request_started.connect(close_old_connections)
-    signals.request_finished.connect(close_old_connections)
+    """Schemathesis calls the WSGI application itself: the test's connection (and on
+    PostgreSQL its transaction) is kept open while this module runs."""
+    with connection_kept_across_requests():
+        yield
 
 
 @pytest.fixture(scope="module")

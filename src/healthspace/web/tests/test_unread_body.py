@@ -11,6 +11,7 @@ from wsgiref.util import setup_testing_defaults
 import pytest
 from django.core.handlers.wsgi import LimitedStream
 
+from healthspace.core.testing import connection_kept_across_requests
 from healthspace.web.unread_body import CloseAfterUnreadBody
 
 BODY = b"systolic=121&diastolic=79&note=reliability"
@@ -109,7 +110,14 @@ def test_readline_and_iteration_are_counted():
     assert _connection(headers) == []
 
 
+@pytest.fixture
+def _keep_the_test_connection():
+    with connection_kept_across_requests():
+        yield
+
+
 @pytest.mark.django_db
+@pytest.mark.usefixtures("_keep_the_test_connection")
 def test_the_service_closes_after_a_post_it_answered_unread_and_not_after_one_it_read():
     from healthspace.config.wsgi import application
 
