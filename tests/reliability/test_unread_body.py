@@ -27,8 +27,8 @@ from tests.reliability.harness import AppServer, Browser
 BODY = b'{"resourceType": "Observation", "status": "final"}'
 
 
-def _connections_opened():
-    """Count the client's new connections (urllib3's connect), for the rest of the test."""
+def _count_connections(monkeypatch) -> dict[str, int]:
+    """Count the client's new connections (urllib3's connect) for the rest of the test."""
     count = {"n": 0}
     original = urllib3.connection.HTTPConnection.connect
     lock = threading.Lock()
@@ -38,11 +38,11 @@ def _connections_opened():
             count["n"] += 1
         return original(self)
 
-    urllib3.connection.HTTPConnection.connect = connect
-    return count, lambda: setattr(urllib3.connection.HTTPConnection, "connect", original)
+    monkeypatch.setattr(urllib3.connection.HTTPConnection, "connect", connect)
+    return count
 
 
-def test_an_unread_body_closes_the_connection_and_a_read_one_keeps_it(new_service):
+def test_an_unread_body_closes_the_connection_and_a_read_one_keeps_it(new_service, monkeypatch):
     service = new_service("unread")
     seeded = service.script("seed", {"patients": 1})
     server = AppServer(service, log_name="unread")
@@ -72,7 +72,7 @@ def test_an_unread_body_closes_the_connection_and_a_read_one_keeps_it(new_servic
     user = seeded["users"][0]
     browser = Browser(server.base)
     browser.log_in(user["email"], user["password"], user["totp"])
-    count, restore = _connections_opened()
+    count = _count_connections(monkeypatch)
     try:
         dropped, closes = [], 0
         for _ in range(100):
@@ -101,5 +101,4 @@ def test_an_unread_body_closes_the_connection_and_a_read_one_keeps_it(new_servic
             assert browser.get("/organiser/").status_code == 200
         assert count["n"] <= 1, count  # kept alive (one reconnect at most, if idle-closed)
     finally:
-        restore()
         server.stop()

@@ -164,6 +164,20 @@ class DateRange:
     end: datetime  # exclusive
 
 
+# _lastUpdated against a stored instant (its range is itself): the bounds on the stored
+# time that each prefix asks for, all together, negated for ne; the ORM's Q
+# (fhir_api.selectors) and plain SQL (messaging.fhir) are built from this one table
+LAST_UPDATED_BOUNDS: dict[str, tuple[bool, tuple[tuple[str, str], ...]]] = {
+    "eq": (False, ((">=", "start"), ("<", "end"))),
+    "ne": (True, ((">=", "start"), ("<", "end"))),
+    "gt": (False, ((">=", "end"),)),
+    "sa": (False, ((">=", "end"),)),
+    "ge": (False, ((">=", "start"),)),
+    "lt": (False, (("<", "start"),)),
+    "eb": (False, (("<", "start"),)),
+    "le": (False, (("<", "end"),)),
+}
+
 MIN = datetime(1, 1, 1, tzinfo=UTC)
 MAX = datetime(9999, 12, 31, tzinfo=UTC)
 _DATE = re.compile(

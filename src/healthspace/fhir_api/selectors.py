@@ -40,7 +40,7 @@ from healthspace.core import sql
 from healthspace.fhir_api import ids
 from healthspace.fhir_api import resources as served
 from healthspace.fhir_api.http import ApiError, not_found
-from healthspace.fhir_api.search import PATIENT_REFERENCE, Search, matches
+from healthspace.fhir_api.search import LAST_UPDATED_BOUNDS, PATIENT_REFERENCE, Search, matches
 from healthspace.records.importer import PATIENT_PURPOSE, item_purpose
 from healthspace.records.models import Origin, Patient, PatientIdentifier, ScrItem, ScrItemVersion
 from healthspace.records.models import Section as ScrSection
@@ -267,20 +267,15 @@ def _allowed_sections(who: TokenActor, patient_id: uuid.UUID, context: AccessCon
     ]
 
 
+_LOOKUPS = {">=": "gte", "<": "lt"}
+
+
 def _last_updated_q(search: Search, column: str = "updated_at") -> Q:
     q = Q()
     for prefix, rng in search.last_updated:
-        # an instant's range is itself: compare with the search range's ends
-        q &= {
-            "eq": Q(**{f"{column}__gte": rng.start, f"{column}__lt": rng.end}),
-            "ne": ~Q(**{f"{column}__gte": rng.start, f"{column}__lt": rng.end}),
-            "gt": Q(**{f"{column}__gte": rng.end}),
-            "sa": Q(**{f"{column}__gte": rng.end}),
-            "ge": Q(**{f"{column}__gte": rng.start}),
-            "lt": Q(**{f"{column}__lt": rng.start}),
-            "eb": Q(**{f"{column}__lt": rng.start}),
-            "le": Q(**{f"{column}__lt": rng.end}),
-        }[prefix]
+        negate, bounds = LAST_UPDATED_BOUNDS[prefix]
+        part = Q(**{f"{column}__{_LOOKUPS[op]}": getattr(rng, end) for op, end in bounds})
+        q &= ~part if negate else part
     return q
 
 

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db import connections, router, transaction
+from django.db import router, transaction
 
 from healthspace.access.actors import Actor
 from healthspace.access.context import AccessContext
@@ -33,8 +33,9 @@ from healthspace.accounts.portal import portal_cipher_for
 from healthspace.audit.services import access_checked, audit_record
 from healthspace.core.errors import NotFound
 from healthspace.core.sql import as_datetime, as_uuid, names, param
+from healthspace.core.sql import rows as sql_rows
 from healthspace.fhir_api.communication import Found
-from healthspace.fhir_api.search import Search, matches
+from healthspace.fhir_api.search import LAST_UPDATED_BOUNDS, Search, matches
 from healthspace.messaging.models import Attachment, Message, Side, Thread
 from healthspace.messaging.selectors import (
     attachment_meta_purpose,
@@ -147,19 +148,6 @@ class _Row:
     previous_id: uuid.UUID | None
 
 
-# _lastUpdated on ``sent_at`` (an instant's range is itself), as fhir_api.selectors' Q does
-_LAST_UPDATED = {
-    "eq": ("(m.{c} >= %s AND m.{c} < %s)", ("start", "end")),
-    "ne": ("NOT (m.{c} >= %s AND m.{c} < %s)", ("start", "end")),
-    "gt": ("m.{c} >= %s", ("end",)),
-    "sa": ("m.{c} >= %s", ("end",)),
-    "ge": ("m.{c} >= %s", ("start",)),
-    "lt": ("m.{c} < %s", ("start",)),
-    "eb": ("m.{c} < %s", ("start",)),
-    "le": ("m.{c} < %s", ("end",)),
-}
-
-
 def _where(
     *,
     patient_id: uuid.UUID | None = None,
@@ -177,9 +165,10 @@ def _where(
         parts.append(f"t.{tc['owner']} = %s")
         params.append(owner_id)
     for prefix, rng in search.last_updated if search is not None else ():
-        sql, ends = _LAST_UPDATED[prefix]
-        parts.append(sql.format(c=mc["sent_at"]))
-        params += [param(Message, "sent_at", getattr(rng, end)) for end in ends]
+        negate, bounds = LAST_UPDATED_BOUNDS[prefix]
+        both = " AND ".join(f"m.{mc['sent_at']} {op} %s" for op, _end in bounds)
+        parts.append(f"NOT ({both})" if negate else f"({both})")
+        params += [param(Message, "sent_at", getattr(rng, end)) for _op, end in bounds]
     if ids is not None:
         if not ids:
             parts.append("1 = 0")  # as the ORM's empty IN
@@ -242,9 +231,7 @@ def _rows(
         params = [*params, int(limit), int(offset)]
     elif offset:
         raise ValueError("an offset needs a limit")
-    with connections[router.db_for_read(Message)].cursor() as cursor:
-        cursor.execute(sql, params)
-        found = cursor.fetchall()
+    found = sql_rows(sql, params, using=router.db_for_read(Message))
     return [
         _Row(
             id=as_uuid(r[0]),
@@ -267,9 +254,7 @@ def _rows(
 def _count(where: tuple[str, list[Any]]) -> int:
     conditions, params = where
     sql = f"SELECT COUNT(*) FROM {_from()} WHERE {conditions}"  # noqa: S608 - as in _rows
-    with connections[router.db_for_read(Message)].cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchone()[0]
+    return sql_rows(sql, params, using=router.db_for_read(Message))[0][0]
 
 
 def _cipher(owner_id: int) -> PatientCipher | None:

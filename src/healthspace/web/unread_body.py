@@ -76,6 +76,8 @@ class CloseAfterUnreadBody:
         self.app = app
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse):
+        if not environ.get("CONTENT_LENGTH") and "HTTP_TRANSFER_ENCODING" not in environ:
+            return self.app(environ, start_response)  # no body: every GET
         length = _declared_length(environ)
         chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
         if length == 0 and not chunked:
@@ -92,10 +94,12 @@ class CloseAfterUnreadBody:
 
         body = self.app(environ, later)
         status, headers, exc_info = answer
-        if length is None or length > 0:
-            unread = length is None or counted.consumed < length
+        if length is None:
+            unread = True  # a length Django cannot read: it saw no body
+        elif length:
+            unread = counted.consumed < length
         else:
-            unread = not counted.ended
+            unread = not counted.ended  # chunked
         if unread and not any(name.lower() == "connection" for name, _ in headers):
             headers = [*headers, ("Connection", "close")]
         start_response(status, headers, exc_info)
