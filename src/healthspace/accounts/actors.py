@@ -91,6 +91,7 @@ def _facts_row(user_id: int) -> dict[str, Any] | None:
         f"LEFT JOIN {groups} g ON g.{g['id']} = m.{m['group_id']} "
         f"WHERE u.{u['id']} = %s",
         [True, user_id],
+        prepared=True,
     )
     if not found:
         return None

@@ -18,7 +18,7 @@ PATH = "healthspace.accounts.backends.ModelBackend"
 class ModelBackend(DjangoModelBackend):
     def get_user(self, user_id):
         model = get_user_model()
-        found = sql.objects(model, where={"pk": user_id})
+        found = sql.objects(model, where={"pk": user_id}, prepared=True)
         if not found:
             return None
         return found[0] if self.user_can_authenticate(found[0]) else None

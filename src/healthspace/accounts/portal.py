@@ -15,7 +15,9 @@ from healthspace.vault.crypto import PatientCipher
 
 def portal_subject_for(*, user_id: int) -> uuid.UUID:
     # plain SQL (core.sql): read on every organiser and message page and export
-    found = sql.objects(Account, ("id", "portal_subject"), where={"user_id": user_id})
+    found = sql.objects(
+        Account, ("id", "portal_subject"), where={"user_id": user_id}, prepared=True
+    )
     if not found:
         raise NotFound("There is no account here.")
     return found[0].portal_subject

@@ -14,6 +14,7 @@ from healthspace.audit import chain
 from healthspace.audit.models import AuditChainHead, AuditEvent
 from healthspace.core import sql
 from healthspace.core.clock import now
+from healthspace.core.pgcursor import prefer_prepared
 from healthspace.core.requests import current_request_id
 
 
@@ -137,7 +138,10 @@ def _insert_and_advance(event: AuditEvent, *, from_seq: int) -> None:
     )
     updated_at = head.get_field("updated_at").get_db_prep_save(event.occurred_at, connection)
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*values, event.seq, event.hash, updated_at, event.chain_key, from_seq])
+        cursor.execute(
+            prefer_prepared(sql),  # prepared on PostgreSQL: one row, no plan to choose
+            [*values, event.seq, event.hash, updated_at, event.chain_key, from_seq],
+        )
         row = cursor.fetchone()
     if row is None:  # the head moved (or vanished) under its lock: the caller rolls back
         raise ChainConflict(
@@ -163,6 +167,7 @@ def _head_for_update(key: str) -> _Head | None:
         f"SELECT {col['seq']}, {col['head_hash']} FROM {table} "  # noqa: S608 - quoted names from model metadata, the key is a parameter
         f"WHERE {col['chain_key']} = %s{lock}",
         [key],
+        prepared=True,
     )
     row = found[0] if found else None
     return _Head(int(row[0]), row[1]) if row is not None else None

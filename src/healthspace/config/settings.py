@@ -188,6 +188,10 @@ if (env.get("DB_DISABLE_SERVER_SIDE_CURSORS") or "").strip().lower() in {"1", "t
     for _db in DATABASES.values():
         if _db["ENGINE"] == "django.db.backends.postgresql":
             _db["DISABLE_SERVER_SIDE_CURSORS"] = True
+# The fixed statements of the hot paths are prepared on the server, once per connection
+# (healthspace.core.pgcursor; every other statement is bound on the client as Django
+# does). Off for a PgBouncer in transaction pooling that cannot keep prepared statements.
+HEALTHSPACE_DB_PREPARED_STATEMENTS = env.get_bool("DB_PREPARED_STATEMENTS", True)
 DATABASE_ROUTERS = [
     "healthspace.core.replicas.ReplicaRouter",
     "healthspace.vault.routers.KeystoreRouter",

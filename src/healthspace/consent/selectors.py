@@ -24,6 +24,7 @@ def consent_state_for(*, patient_id: uuid.UUID) -> ConsentState:
         f"SELECT {col['state']} FROM {table} "  # noqa: S608 - quoted names from model metadata, the id is a parameter
         f"WHERE {col['patient_id']} = %s ORDER BY {col['version']} DESC LIMIT 1",
         [sql.param(ConsentRecord, "patient_id", patient_id)],
+        prepared=True,
     )
     row = found[0] if found else None
     return ConsentState(row[0]) if row and row[0] else ConsentState.IMPLIED

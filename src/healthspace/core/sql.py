@@ -16,6 +16,8 @@ from django.db import connection, connections, router
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from healthspace.core.pgcursor import prefer_prepared
+
 
 def names(model: Any) -> tuple[str, Mapping[str, str]]:
     """The model's quoted table and its columns, by field name and by attribute name."""
@@ -37,7 +39,13 @@ def param(model: Any, field: str, value: Any) -> Any:
     return model._meta.get_field(field).get_db_prep_value(value, connection)
 
 
-def rows(sql: str, params: list[Any], *, using: str | None = None) -> list[tuple]:
+def rows(
+    sql: str, params: list[Any], *, using: str | None = None, prepared: bool = False
+) -> list[tuple]:
+    """The rows of ``sql``. ``prepared``: a fixed statement whose best plan does not
+    depend on its values (a unique key's lookup), prepared on PostgreSQL (core.pgcursor)."""
+    if prepared:
+        prefer_prepared(sql)
     with (connections[using] if using else connection).cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
@@ -86,6 +94,7 @@ def objects(
     order_by: Iterable[str] = (),
     limit: int | None = None,
     using: str | None = None,
+    prepared: bool = False,
 ) -> list[Any]:
     """Model instances, as ``model.objects.filter(**where).only(*fields)`` would give them
     (``select_related`` one level through ``related``: a foreign key and the fields of its
@@ -95,7 +104,11 @@ def objects(
 
     ``where`` holds equality or ``__gt``/``__gte``/``__lt``/``__lte``/``__in`` on concrete
     fields, and ``__isnull`` (its value is part of the shape, as is the length of an
-    ``__in``); ``order_by`` field names, ``-`` for descending. Every value is a parameter, prepared as the ORM prepares it."""
+    ``__in``); ``order_by`` field names, ``-`` for descending. Every value is a parameter,
+    converted as the ORM converts it.
+    ``prepared``: the statement is prepared on PostgreSQL (core.pgcursor): only for a
+    lookup whose best plan does not depend on its values (a unique key, a small fixed
+    join), never a list read with ``order_by`` and ``limit`` over a non-unique key."""
     using = using or router.db_for_read(model)  # the ORM's choice: key store, replica
     conn = connections[using]
     conditions = tuple(_condition(name, value) for name, value in where.items())
@@ -113,6 +126,8 @@ def objects(
         shape = _shape(conn, model, key)
         if len(_SHAPES) < _MOST_SHAPES:  # lengths of ``__in`` lists make new shapes
             _SHAPES[key] = shape
+    if prepared:
+        prefer_prepared(shape.sql)
     params = []
     for field, (name, value) in zip(shape.where, where.items(), strict=True):
         if name.endswith("__in"):

@@ -125,6 +125,7 @@ def _facts(who: TokenActor, patient_id: uuid.UUID) -> Facts | None:
         ),
         where={"pk": patient_id},
         related={"registered_practice": ("ods_code", "name")},
+        prepared=True,
     )
     if not found:
         return None
@@ -360,7 +361,9 @@ def _item_for(who: TokenActor, rtype: str, fhir_id: str) -> tuple[ScrItem, Facts
     pk = ids.item_pk(fhir_id)
     if pk is None:
         raise not_found(rtype)
-    found = sql.objects(ScrItem, ITEM_FIELDS, where={"pk": pk, "resource_type": rtype})
+    found = sql.objects(
+        ScrItem, ITEM_FIELDS, where={"pk": pk, "resource_type": rtype}, prepared=True
+    )
     if not found:
         raise not_found(rtype)
     item = found[0]

@@ -98,7 +98,10 @@ def _load(patient_id: uuid.UUID, sections: list[str]) -> tuple[Patient, list[Scr
     # plain SQL (core.sql.objects): the ORM's build and compile of these two reads cost
     # more CPU than running them, on every SCR page and $summary (docs/performance.md)
     found = sql.objects(
-        Patient, where={"pk": patient_id}, related={"registered_practice": _PRACTICE_FIELDS}
+        Patient,
+        where={"pk": patient_id},
+        related={"registered_practice": _PRACTICE_FIELDS},
+        prepared=True,
     )
     if not found:
         raise Patient.DoesNotExist
@@ -109,6 +112,7 @@ def _load(patient_id: uuid.UUID, sections: list[str]) -> tuple[Patient, list[Scr
         _ITEM_FIELDS,
         where={"patient_id": patient.id, "section__in": sorted(sections)},
         order_by=("section", "-recorded_at", "id"),
+        prepared=True,  # no LIMIT: every item of the patient, by its index, whatever the plan
     )
     return patient, items, cipher
 

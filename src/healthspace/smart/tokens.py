@@ -126,5 +126,6 @@ def _token_row(checksum: str) -> tuple | None:
         f"LEFT JOIN {links} pl ON pl.{pl['user_id']} = u.{u['id']} "
         f"WHERE t.{t['token_checksum']} = %s",
         [checksum],
+        prepared=True,
     )
     return found[0] if found else None

@@ -108,6 +108,7 @@ def _access_row(
             user_id,
             sql.param(Patient, "id", patient_id),
         ],
+        prepared=True,  # one patient by its key; each subquery a unique index's range
     )
     if not found:
         return None

@@ -274,5 +274,6 @@ def _wants_staff_view_emails(patient_id: uuid.UUID) -> int | None:
         f"WHERE pl.{pl['patient_id']} = %s AND a.{a['notify_staff_views']} = %s "
         f"ORDER BY pl.{pl['id']} LIMIT 1",
         [sql.param(PatientLink, "patient", patient_id), True],
+        prepared=True,
     )
     return found[0][0] if found else None

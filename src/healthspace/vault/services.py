@@ -46,7 +46,7 @@ def portal_cipher_for(*, subject_id: uuid.UUID) -> PatientCipher:
     """The cipher of an account's own data (organiser, messages), its key made on first
     use. Raises KeyDestroyed once the account was closed (the key shredded)."""
     # plain SQL (core.sql), as cipher_for: read on every organiser and message page
-    found = sql.objects(DataKey, where={"patient_id": subject_id})
+    found = sql.objects(DataKey, where={"patient_id": subject_id}, prepared=True)
     row = found[0] if found else None
     if row is None:
         with transaction.atomic(using=KEYSTORE):
@@ -79,7 +79,7 @@ def _cipher(row: DataKey) -> PatientCipher:
 
 def cipher_for(*, patient_id: uuid.UUID) -> PatientCipher:
     # plain SQL (core.sql.objects): read on every audited read of a record
-    found = sql.objects(DataKey, where={"patient_id": patient_id})
+    found = sql.objects(DataKey, where={"patient_id": patient_id}, prepared=True)
     if not found:
         raise VaultError(f"no data key for patient {patient_id}")
     return _cipher(found[0])

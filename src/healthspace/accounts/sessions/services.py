@@ -132,7 +132,7 @@ def session_is_live(request: HttpRequest) -> bool:
     if not key:
         return False
     found = sql.objects(  # plain SQL: every signed-in request reads it (docs/performance.md)
-        UserSession, _LIVE_FIELDS, where={"key_hash": key_hash(key)}
+        UserSession, _LIVE_FIELDS, where={"key_hash": key_hash(key)}, prepared=True
     )
     moment = now()
     row = found[0] if found else None

@@ -21,6 +21,7 @@ class SessionStore(DatabaseSessionStore):
         found = sql.objects(
             self.model,
             where={"session_key": self.session_key, "expire_date__gt": timezone.now()},
+            prepared=True,
         )
         if not found:
             self._session_key = None
