@@ -300,6 +300,27 @@ class Server:
         self.log.close()
 
 
+def postgres_cpu_seconds() -> float:
+    """User+system CPU of every PostgreSQL process on this machine (its backends, WAL
+    writer, checkpointer), for the database's CPU/request beside the application's. Only
+    meaningful when the bench database is on this machine (the default, loopback)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            _pid, _, rest = (entry / "stat").read_text().partition(" (")
+            comm, _, fields = rest.rpartition(") ")
+        except OSError:
+            continue
+        if comm != "postgres":
+            continue
+        parts = fields.split()
+        total += (int(parts[11]) + int(parts[12])) / tick
+    return total
+
+
 def _children(pid: int) -> list[int]:
     try:
         found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
@@ -324,6 +345,7 @@ class Run:
     non2xx: int
     socket_errors: int
     cpu_ms: float | None = None
+    db_cpu_ms: float | None = None
 
 
 @dataclass
@@ -341,6 +363,7 @@ class Endpoint:
 def wrk(endpoint: Endpoint, seconds: float, connections: int) -> Run:
     wrk_bin = shutil.which("wrk") or "/usr/bin/wrk"
     cpu_before = endpoint.server.cpu_seconds()
+    db_before = postgres_cpu_seconds()
     done = subprocess.run(  # noqa: S603 - fixed argv
         [
             wrk_bin,
@@ -361,6 +384,7 @@ def wrk(endpoint: Endpoint, seconds: float, connections: int) -> Run:
         check=False,
     )
     cpu = endpoint.server.cpu_seconds() - cpu_before
+    db_cpu = postgres_cpu_seconds() - db_before
     line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH ")), None)
     if done.returncode != 0 or line is None:
         raise HarnessError(f"wrk failed on {endpoint.name}: {done.stdout[-800:]}{done.stderr}")
@@ -376,6 +400,7 @@ def wrk(endpoint: Endpoint, seconds: float, connections: int) -> Run:
         non2xx=data["non2xx"],
         socket_errors=data["connect_errors"] + data["write_errors"],
         cpu_ms=(cpu * 1000 / requests) if requests else None,
+        db_cpu_ms=(db_cpu * 1000 / requests) if requests else None,
     )
 
 
@@ -519,6 +544,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated endpoints (with their references)")
     parser.add_argument("--no-scale", action="store_true", help="skip the small-database server")
     parser.add_argument(
+        "--no-prepared",
+        action="store_true",
+        help="serve with DB_PREPARED_STATEMENTS=false (the hot statements planned per request)",
+    )
+    parser.add_argument(
         "--scale-base",
         type=int,
         help="patients in the scale figure's comparison database (full run 10,000; "
@@ -556,6 +586,8 @@ def main(argv: list[str] | None = None) -> int:
         run_dir = Path(tempfile.mkdtemp(prefix="hs-bench-"))
         main_env = stage_env(base_url, dbs["large"], args.db)
         small_env = stage_env(base_url, dbs["small"], args.db)
+        for served in (main_env, small_env):
+            served["DB_PREPARED_STATEMENTS"] = "false" if args.no_prepared else "true"
         prepared = child("prepare", main_env, str(run_dir / "large"))
         if args.profile:
             return _profile(main_env, prepared, args)
@@ -613,9 +645,11 @@ def main(argv: list[str] | None = None) -> int:
                     )
         for ep in eps.values():
             cpu = [r.cpu_ms for r in ep.runs if r.cpu_ms is not None]
+            db_cpu = [r.db_cpu_ms for r in ep.runs if r.db_cpu_ms is not None]
             log(
                 f"# {ep.name:<15} {ep.median('rps'):8.0f} req/s  p50 {ep.median('p50_ms'):6.2f} ms"
                 f"  p99 {ep.median('p99_ms'):6.2f} ms  app CPU {statistics.median(cpu):.2f} ms/req"
+                f"  db CPU {statistics.median(db_cpu):.2f} ms/req"
                 f"  runs {', '.join(f'{r.rps:.0f}' for r in ep.runs)}"
             )
         for line in prepared.get("explain", []):
