@@ -370,6 +370,7 @@ def prepare(out_dir: str, static: str = "static") -> None:
     cookie_name = settings.SESSION_COOKIE_NAME
 
     scr_lines = []
+    mw_lines = []  # R4 through the application's middleware, with the same sessions
     actor = actor_for_user(clinician)
     for start in range(0, len(pids), FOUND_MAX):
         group = pids[start : start + FOUND_MAX]
@@ -392,6 +393,7 @@ def prepare(out_dir: str, static: str = "static") -> None:
             )
             cookie = f"Cookie: {cookie_name}={session.session_key}"
             scr_lines.append(f"/staff/patient/{pid}/scr/\t{cookie}\t{proto}\t{ua}")
+            mw_lines.append(f"/bench/mw/r4/{pid}\t{cookie}\t{proto}\t{ua}")
 
     patient_client = signed_in_client(patient_user, user_agent=USER_AGENT, second_factor="totp")
     patient_cookie = f"Cookie: {cookie_name}={patient_client.session.session_key}"
@@ -416,6 +418,7 @@ def prepare(out_dir: str, static: str = "static") -> None:
         "R2": [f"/bench/ref/r2/{p}" for p in pids],
         "R3": [f"/bench/ref/r3/{p}" for p in pids],
         "R4": [f"/bench/ref/r4/{p}" for p in pids],
+        "R4mw": mw_lines,
         "scr_html": scr_lines,
         "fhir_summary": [f"/fhir/R4/Patient/{p}/$summary\t{bearer}" for p in pids],
         "fhir_read": read_lines,

@@ -139,9 +139,12 @@ def test_a_tiny_run_serves_every_hot_path_2xx_and_prints_every_figure(tmp_path):
             "export_resources", "scale_scr_p50",
         }  # fmt: skip
         assert "Index Scan" in done.stdout  # the who-looked plan is shown
+        assert "# ceiling: R4 through the middleware" in done.stdout
         report = json.loads(out.read_text())
         for endpoint, runs in report["runs"].items():
             assert runs and all(r["non2xx"] == 0 and r["requests"] > 0 for r in runs), endpoint
+        assert report["runs"]["R4mw"] and report["checks"]["R4mw"]["entries"] == 25
+        assert all(r["db_cpu_ms"] is not None for r in report["runs"]["scr_html"])
         assert report["checks"]["scr_html"]["content_type"].startswith("text/html")
         assert report["checks"]["export"]["entries"] > 4
         assert report["data"]["patients"] == 40
