@@ -40,7 +40,11 @@ def test_a_share_code_from_the_patient_to_a_pharmacist(
     assert len(code) == 11 and code[5] == "-"
     qr = page.get_by_role("img", name=f"QR code for the share code {code}")
     expect(qr).to_be_visible()
-    assert page.evaluate("(img) => img.naturalWidth", qr.element_handle()) > 0
+    # visible is its box; the picture itself may still be decoding: wait until it is, and
+    # fail (timeout) if it never is, as a broken image stays complete with no width
+    page.wait_for_function(
+        "(img) => img.complete && img.naturalWidth > 0", arg=qr.element_handle(), timeout=10_000
+    )
     found["code made"] = axe(page)
     page.goto("/record/sharing/settings/")
     found["settings"] = axe(page)
