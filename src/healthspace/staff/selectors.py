@@ -14,6 +14,7 @@ from django.db import transaction
 from healthspace.access.actors import Actor
 from healthspace.access.context import AccessContext, ConsentState, Permission, Relationship
 from healthspace.access.policy import Action
+from healthspace.accounts.models import Account, PatientLink
 from healthspace.audit.services import access_checked, audit_record
 from healthspace.consent.models import ConsentRecord
 from healthspace.consent.selectors import consent_state_for
@@ -37,14 +38,19 @@ class StaffContext:
     access: AccessContext
     claim_expires_at: datetime | None = None  # a live self-claimed relationship
     permission_note: str = ""  # the reason recorded with "cannot be asked" or emergency
+    # The linked account that asked to be emailed of every staff view, read with the facts
+    # (``staff_view_emails_read``); a context made without it makes the view ask again.
+    staff_view_emails_to: int | None = None
+    staff_view_emails_read: bool = False
 
 
 def access_context_for(
     *, actor: Actor, user_id: int, session_key_hash: str, patient_id: uuid.UUID
 ) -> StaffContext:
-    """One query, four indexed reads as subqueries of the patient's row: consent (its latest
+    """One query, five indexed reads as subqueries of the patient's row: consent (its latest
     version), the patient's practice, a live self-claimed relationship, this session's
-    answer. The actor's organisation comes from their account (set at login)."""
+    answer, and whether the patient asked to be emailed of staff views. The actor's
+    organisation comes from their account (set at login)."""
     row = _access_row(user_id=user_id, session_key_hash=session_key_hash, patient_id=patient_id)
     if row is None:  # no such patient: nothing to relate to or answer about
         return StaffContext(
@@ -71,6 +77,8 @@ def access_context_for(
         ),
         claim_expires_at=claim_expires_at,
         permission_note=(row["explanation"] or "") if answer else "",
+        staff_view_emails_to=row["staff_view_emails_to"],
+        staff_view_emails_read=True,
     )
 
 
@@ -84,6 +92,8 @@ def _access_row(
     consents, c = sql.names(ConsentRecord)
     claims, r = sql.names(RelationshipClaim)
     answers, a = sql.names(PermissionAnswer)
+    links, pl = sql.names(PatientLink)
+    accounts, ac = sql.names(Account)
     found = sql.rows(
         f"SELECT o.{o['ods_code']}, "  # noqa: S608 - quoted names from model metadata, values are parameters
         f"(SELECT c.{c['state']} FROM {consents} c WHERE c.{c['patient_id']} = p.{p['id']} "
@@ -96,7 +106,11 @@ def _access_row(
         f"ORDER BY a.{a['recorded_at']} DESC, a.{a['id']} DESC LIMIT 1), "
         f"(SELECT a.{a['explanation']} FROM {answers} a WHERE a.{a['session_key_hash']} = %s "
         f"AND a.{a['patient_id']} = p.{p['id']} AND a.{a['user_id']} = %s "
-        f"ORDER BY a.{a['recorded_at']} DESC, a.{a['id']} DESC LIMIT 1) "
+        f"ORDER BY a.{a['recorded_at']} DESC, a.{a['id']} DESC LIMIT 1), "
+        f"(SELECT pl.{pl['user_id']} FROM {links} pl "
+        f"JOIN {accounts} ac ON ac.{ac['user_id']} = pl.{pl['user_id']} "
+        f"WHERE pl.{pl['patient_id']} = p.{p['id']} AND ac.{ac['notify_staff_views']} = %s "
+        f"ORDER BY pl.{pl['id']} LIMIT 1) "
         f"FROM {patients} p LEFT JOIN {orgs} o ON o.{o['id']} = p.{p['registered_practice_id']} "
         f"WHERE p.{p['id']} = %s",
         [
@@ -106,19 +120,21 @@ def _access_row(
             user_id,
             session_key_hash,
             user_id,
+            True,
             sql.param(Patient, "id", patient_id),
         ],
         prepared=True,  # one patient by its key; each subquery a unique index's range
     )
     if not found:
         return None
-    ods, consent, claim, answer, explanation = found[0]
+    ods, consent, claim, answer, explanation, emails_to = found[0]
     return {
         "registered_practice__ods_code": ods,
         "consent_state": consent,
         "claim_expires_at": sql.as_datetime(claim),
         "answer": answer,
         "explanation": explanation,
+        "staff_view_emails_to": emails_to,
     }
 
 

@@ -248,15 +248,20 @@ def staff_scr_view(*, actor: Actor, patient_id: uuid.UUID, context: StaffContext
     """The SCR as this member of staff may see it (withheld sections marked), audited;
     the patient is emailed if they asked to be told of every staff view."""
     scr = scr_for(actor=actor, patient_id=patient_id, context=context.access)
-    _notify_patient_of_staff_view(patient_id)
+    _notify_patient_of_staff_view(patient_id, context)
     return scr
 
 
-def _notify_patient_of_staff_view(patient_id: uuid.UUID) -> None:
+def _notify_patient_of_staff_view(patient_id: uuid.UUID, context: StaffContext) -> None:
     """Only that a view happened: no name, organisation or clinical content (email is not
     a safe place for them, and someone else may read the patient's inbox). Queued for the
-    worker: the view never waits for a mail server."""
-    user_id = _wants_staff_view_emails(patient_id)
+    worker: the view never waits for a mail server. Whom to tell was read with the access
+    facts, a moment before; a context made without it asks now."""
+    user_id = (
+        context.staff_view_emails_to
+        if context.staff_view_emails_read
+        else _wants_staff_view_emails(patient_id)
+    )
     if user_id is None:
         return
     with transaction.atomic():

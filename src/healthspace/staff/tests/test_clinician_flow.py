@@ -339,6 +339,33 @@ def test_the_patient_may_ask_for_an_email_on_each_staff_view_without_clinical_co
         assert private not in message.body + message.subject
 
 
+def test_whom_to_email_is_read_with_the_access_facts_or_asked_for(patient):
+    """The SCR page's context carries the opt-in read with the access facts; a context made
+    without it (another caller) makes the view look it up, so nobody goes untold."""
+    from healthspace.access.context import AccessContext
+    from healthspace.accounts.actors import actor_for_user
+    from healthspace.accounts.sessions.services import key_hash
+    from healthspace.staff.selectors import StaffContext, access_context_for
+    from healthspace.staff.services import _notify_patient_of_staff_view
+
+    staff = make_staff("clinician")
+    actor = actor_for_user(staff)
+    link_user = Account.objects.get(user__patient_link__patient=patient).user_id
+    facts = access_context_for(
+        actor=actor, user_id=staff.pk, session_key_hash=key_hash("k"), patient_id=patient.id
+    )
+    assert facts.staff_view_emails_read and facts.staff_view_emails_to is None
+    Account.objects.filter(user_id=link_user).update(notify_staff_views=True)
+    facts = access_context_for(
+        actor=actor, user_id=staff.pk, session_key_hash=key_hash("k"), patient_id=patient.id
+    )
+    assert facts.staff_view_emails_to == link_user
+    mail.outbox.clear()
+    _notify_patient_of_staff_view(patient.id, StaffContext(access=AccessContext()))
+    run_due_tasks()
+    assert len(mail.outbox) == 1
+
+
 def test_the_whole_journey_leaves_every_chain_verifiable(patient):
     client = client_for(make_staff("clinician"))
     found(client, patient)
@@ -368,15 +395,20 @@ def test_the_staff_record_page_costs_a_fixed_number_of_queries(
     found(client, patient)
     answer(client, patient, "given")
     client.get(f"/staff/patient/{patient.id}/scr/")  # the first view may save the session
-    # session, user, user session, the user's facts, the guard's facts (consent, practice,
-    # claim and answer: one query), the read (patient, data key, items), the audit append
-    # (head lock, insert and head update) and the opt-in email lookup; none of it per item
-    with django_assert_max_num_queries(15) as ctx:
+    # the session with its signed-in record and user (one query), the user's facts, the
+    # guard's facts (consent, practice, claim, answer and the opt-in to emails: one query),
+    # the read (patient, items; the data key is the key store's), the audit append (head
+    # lock, insert and head update) and the transaction's own; none of it per item
+    with django_assert_max_num_queries(10) as ctx:
         assert client.get(f"/staff/patient/{patient.id}/scr/").status_code == 200
     first = len(ctx.captured_queries)
     sql = [q["sql"] for q in ctx.captured_queries]  # subqueries' tables are aliased (U0)
     assert not [q for q in sql if q.startswith('SELECT "staff_permissionanswer".')]
     assert not [q for q in sql if q.startswith('SELECT "consent_consentrecord".')]
+    assert not [q for q in sql if q.startswith('SELECT pl."user_id" FROM')]  # with the facts
+    # the user and the signed-in record come with the session, not on their own
+    own = ('FROM "auth_user" t ', 'FROM "accounts_usersession" t ')
+    assert not [q for q in sql if any(table in q for table in own)]
     from healthspace.records.models import ScrItem
 
     assert ScrItem.objects.filter(patient=patient).count() > 5  # many items, same queries
