@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +29,24 @@ from django.db import connection
 from healthspace.core import replicas
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
-PRIMARY_PORT, STANDBY_PORT = 55440, 55441
+
+
+def _free_ports(count: int) -> list[int]:
+    """Ports nothing listens on now (the kernel's choice), for the private clusters: fixed
+    ones collided once with a port another suite's connection held."""
+    held = []
+    try:
+        for _ in range(count):
+            sock = socket.socket()
+            sock.bind(("127.0.0.1", 0))
+            held.append(sock)
+        return [sock.getsockname()[1] for sock in held]
+    finally:
+        for sock in held:
+            sock.close()
+
+
+PRIMARY_PORT, STANDBY_PORT = _free_ports(2)
 DB = "hs_scale_replica"
 STEP_TIMEOUT = 60  # seconds, any one step; the whole test takes ~30 s here
 
@@ -60,14 +78,18 @@ def test_replica_router_defaults_without_a_replica():
 
 
 def _as_postgres(*args, **kw):
-    return subprocess.run(
+    done = subprocess.run(
         ["runuser", "-u", "postgres", "--", *map(str, args)],
-        check=True,
         capture_output=True,
         text=True,
         timeout=STEP_TIMEOUT,
         **kw,
     )
+    if done.returncode:
+        log = next((Path(a) for a in map(str, args) if a.endswith(".log")), None)
+        tail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
+        pytest.fail(f"{' '.join(map(str, args))} exited {done.returncode}: {done.stderr}{tail}")
+    return done
 
 
 @pytest.fixture
