@@ -219,6 +219,35 @@ def _shape(conn, model: Any, key: tuple) -> _Shape:
     )
 
 
+def fields_of(model: Any, names: Iterable[str] | None = None) -> tuple[Any, ...]:
+    """The concrete fields a plain statement reads for ``model`` (``names``, the primary
+    key always among them, in the model's order): select their columns in this order and
+    hand the row's values to :func:`instance`."""
+    return tuple(_fields(model, names))
+
+
+def instance(model: Any, fields: tuple[Any, ...], values: Iterable[Any], *, using: str) -> Any:
+    """A model instance from the values of ``fields`` (:func:`fields_of`), converted by the
+    ORM's own converters, as :func:`objects` builds them."""
+    conn = connections[using]
+    values = list(values)
+    for i, converters in enumerate(_converters(conn.vendor, model, fields)):
+        for convert in converters:
+            values[i] = convert(values[i], None, conn)
+    return model.from_db(using, [f.attname for f in fields], values)
+
+
+@cache  # per vendor, model and fields: few and fixed
+def _converters(
+    vendor: str, model: Any, fields: tuple[Any, ...]
+) -> tuple[tuple[Callable, ...], ...]:
+    table = model._meta.db_table
+    return tuple(
+        tuple(connection.ops.get_db_converters(f.get_col(table)) + f.get_db_converters(connection))
+        for f in fields
+    )
+
+
 def _fields(model: Any, names: Iterable[str] | None) -> list[Any]:
     """The concrete fields to read, in the model's order (``from_db`` expects it), the
     primary key always among them (as ``only()`` does)."""

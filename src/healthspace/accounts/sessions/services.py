@@ -131,11 +131,13 @@ def session_is_live(request: HttpRequest) -> bool:
     key = request.session.session_key
     if not key:
         return False
-    found = sql.objects(  # plain SQL: every signed-in request reads it (docs/performance.md)
-        UserSession, _LIVE_FIELDS, where={"key_hash": key_hash(key)}, prepared=True
-    )
+    read, row = _record_read_with_session(request.session, key)
+    if not read:
+        found = sql.objects(  # plain SQL: every signed-in request reads it (docs/performance.md)
+            UserSession, _LIVE_FIELDS, where={"key_hash": key_hash(key)}, prepared=True
+        )
+        row = found[0] if found else None
     moment = now()
-    row = found[0] if found else None
     if row is None or row.ended_at is not None or row.expires_at <= moment:
         return False
     if row.user_id != request.user.pk:
@@ -146,6 +148,13 @@ def session_is_live(request: HttpRequest) -> bool:
 
 
 _LIVE_FIELDS = ("id", "ended_at", "expires_at", "last_seen_at", "user_id")
+
+
+def _record_read_with_session(session: SessionBase, key: str):
+    """The record the session store read with this session (accounts.sessions.store), if
+    it read it for this very key; (False, None) otherwise, and the caller reads it."""
+    read_with = getattr(session, "record_read_with", None)
+    return read_with(key) if read_with is not None else (False, None)
 
 
 def password_changed(request: HttpRequest, user, *, reason: str) -> int:
