@@ -279,15 +279,7 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User+system CPU of the server and its workers (Linux /proc), for CPU/request."""
-        total = 0.0
-        tick = os.sysconf("SC_CLK_TCK")
-        for pid in [self.proc.pid, *_children(self.proc.pid)]:
-            try:
-                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            total += (int(fields[11]) + int(fields[12])) / tick
-        return total
+        return sum(_cpu_of(pid)[1] for pid in [self.proc.pid, *_children(self.proc.pid)])
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -304,21 +296,19 @@ def postgres_cpu_seconds() -> float:
     """User+system CPU of every PostgreSQL process on this machine (its backends, WAL
     writer, checkpointer), for the database's CPU/request beside the application's. Only
     meaningful when the bench database is on this machine (the default, loopback)."""
-    total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            _pid, _, rest = (entry / "stat").read_text().partition(" (")
-            comm, _, fields = rest.rpartition(") ")
-        except OSError:
-            continue
-        if comm != "postgres":
-            continue
-        parts = fields.split()
-        total += (int(parts[11]) + int(parts[12])) / tick
-    return total
+    found = (_cpu_of(entry.name) for entry in Path("/proc").iterdir() if entry.name.isdigit())
+    return sum(seconds for comm, seconds in found if comm == "postgres")
+
+
+def _cpu_of(pid: int | str) -> tuple[str, float]:
+    """A process's name and user+system CPU seconds (/proc/<pid>/stat); ("", 0) once gone."""
+    try:
+        _pid, _, rest = Path(f"/proc/{pid}/stat").read_text().partition(" (")
+    except OSError:
+        return "", 0.0
+    comm, _, fields = rest.rpartition(") ")
+    parts = fields.split()
+    return comm, (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _children(pid: int) -> list[int]:

@@ -43,10 +43,6 @@ def prefer_prepared(statement: str) -> str:
     return statement
 
 
-def is_preferred(statement: str) -> bool:
-    return statement in _PREPARED
-
-
 class PreparingCursor(DjangoCursor):
     """Django's client-side binding cursor, except for the statements of
     :func:`prefer_prepared`: those are bound on the server and prepared on their first

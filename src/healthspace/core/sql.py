@@ -209,14 +209,10 @@ def _shape(conn, model: Any, key: tuple) -> _Shape:
         + (f" ORDER BY {', '.join(order)}" if order else "")
         + (f" LIMIT {int(limit)}" if limit is not None else "")
     )
-    table = meta.db_table
-    converters = []
-    for f in [*selected, *(f for _fk, fs in rel_shapes for f in fs)]:
-        col = f.get_col(table)
-        converters.append(tuple(conn.ops.get_db_converters(col) + f.get_db_converters(conn)))
-    return _Shape(
-        statement, tuple(selected), tuple(rel_shapes), tuple(converters), tuple(where_fields)
-    )
+    converters = _converters(conn.vendor, model, tuple(selected))
+    for fk, fs in rel_shapes:
+        converters += _converters(conn.vendor, fk.related_model, fs)
+    return _Shape(statement, tuple(selected), tuple(rel_shapes), converters, tuple(where_fields))
 
 
 def fields_of(model: Any, names: Iterable[str] | None = None) -> tuple[Any, ...]:

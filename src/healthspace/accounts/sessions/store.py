@@ -16,11 +16,12 @@ was read for. Otherwise both read as before.
 from __future__ import annotations
 
 from contextvars import ContextVar
+from functools import cache
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore as DatabaseSessionStore
-from django.db import router
+from django.db import connection, router
 from django.utils import timezone
 
 from healthspace.accounts.models import UserSession
@@ -70,6 +71,34 @@ class SessionStore(DatabaseSessionStore):
 def _read(session_model, session_key: str):
     from healthspace.accounts.sessions.services import key_hash
 
+    statement, s_fields, r_fields, u_fields = _statement(session_model, connection.vendor)
+    using = router.db_for_read(session_model)
+    found = sql.rows(
+        statement,
+        [
+            key_hash(session_key),
+            session_key,
+            sql.param(session_model, "expire_date", timezone.now()),
+        ],
+        using=using,
+        prepared=True,  # one session by its key, one record by its unique hash, one user
+    )
+    if not found:
+        return None
+    row = found[0]
+    n_s, n_r = len(s_fields), len(r_fields)
+    session = sql.instance(session_model, s_fields, row[:n_s], using=using)
+    record_values, user_values = row[n_s : n_s + n_r], row[n_s + n_r :]
+    record = user = None
+    if record_values[_pk_at(r_fields)] is not None:  # no record: all nulls
+        record = sql.instance(UserSession, r_fields, record_values, using=using)
+        if user_values[_pk_at(u_fields)] is not None:
+            user = sql.instance(get_user_model(), u_fields, user_values, using=using)
+    return session, record, user
+
+
+@cache  # the statement and its fields, built once per session model and database vendor
+def _statement(session_model, vendor: str):
     user_model = get_user_model()
     s_fields = sql.fields_of(session_model)
     r_fields = sql.fields_of(UserSession, _RECORD_FIELDS)
@@ -82,32 +111,13 @@ def _read(session_model, session_key: str):
         *(f"r.{r[f.attname]}" for f in r_fields),
         *(f"u.{u[f.attname]}" for f in u_fields),
     ]
-    found = sql.rows(
+    statement = (
         f"SELECT {', '.join(columns)} FROM {sessions} s "  # noqa: S608 - quoted names from model metadata, values are parameters
         f"LEFT JOIN {records} r ON r.{r['key_hash']} = %s "
         f"LEFT JOIN {users} u ON u.{u['id']} = r.{r['user_id']} "
-        f"WHERE s.{s['session_key']} = %s AND s.{s['expire_date']} > %s",
-        [
-            key_hash(session_key),
-            session_key,
-            sql.param(session_model, "expire_date", timezone.now()),
-        ],
-        using=router.db_for_read(session_model),
-        prepared=True,  # one session by its key, one record by its unique hash, one user
+        f"WHERE s.{s['session_key']} = %s AND s.{s['expire_date']} > %s"
     )
-    if not found:
-        return None
-    row = found[0]
-    using = router.db_for_read(session_model)
-    n_s, n_r = len(s_fields), len(r_fields)
-    session = sql.instance(session_model, s_fields, row[:n_s], using=using)
-    record_values, user_values = row[n_s : n_s + n_r], row[n_s + n_r :]
-    record = user = None
-    if record_values[_pk_at(r_fields)] is not None:  # no record: all nulls
-        record = sql.instance(UserSession, r_fields, record_values, using=using)
-        if user_values[_pk_at(u_fields)] is not None:
-            user = sql.instance(user_model, u_fields, user_values, using=using)
-    return session, record, user
+    return statement, s_fields, r_fields, u_fields
 
 
 def _pk_at(fields) -> int:
