@@ -8,6 +8,8 @@ database), before the last. Then:
 
 - every patient stored after the kill has their whole record: the same items, sections,
   versions and opened FHIR resources as in the reference (a Bundle is all-or-nothing);
+- `healthspace keystore orphans --delete` removes the data key the open Bundle left
+  behind, and only it: every live key left is a stored patient's;
 - running the same import again exits 0 and leaves exactly the reference: the same
   patients, items and contents, no extra item versions (it is idempotent);
 - `healthspace audit verify` passes.
@@ -15,6 +17,7 @@ database), before the last. Then:
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -28,6 +31,23 @@ from tests.reliability.harness import PYTHON, REPO_ROOT
 BUNDLES = 12
 KILL_AFTER = 2  # committed Bundles
 KILL_TIMEOUT = 180
+LIVE_SCR_KEYS = "SELECT count(*) FROM vault_data_key WHERE wrapped_key IS NOT NULL AND kind = 'scr'"
+
+
+def _wait_for_the_killed_transaction(db, timeout: float = 30) -> None:
+    """PostgreSQL ends a dead client's backend when it next reads its socket; until then
+    its open transaction holds the orphan sweep's cutoff back (vault.orphans)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        open_ = db.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
+            " AND xact_start IS NOT NULL"
+        ).fetchone()[0]
+        if not open_:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the killed import's transaction is still open")
 
 
 def test_an_import_killed_half_way_leaves_whole_bundles_and_completes_when_run_again(
@@ -57,13 +77,19 @@ def test_an_import_killed_half_way_leaves_whole_bundles_and_completes_when_run_a
     )
     committed = 0
     deadline = time.monotonic() + KILL_TIMEOUT
-    with service.cluster.connect(service.database) as db:
+    with (
+        service.cluster.connect(service.database) as db,
+        service.cluster.connect(service.keystore) as keys,
+    ):
         while time.monotonic() < deadline and process.poll() is None:
+            # keys first: a key counted before its patient's commit is read is a Bundle
+            # still open (its key is committed first); kill inside it, if it can be caught
+            made = keys.execute(LIVE_SCR_KEYS).fetchone()[0]
             committed = db.execute("SELECT count(*) FROM records_patient").fetchone()[0]
-            if committed >= KILL_AFTER:
+            if committed >= KILL_AFTER and (made > committed or committed >= BUNDLES - 1):
                 os.kill(process.pid, signal.SIGKILL)
                 break
-            time.sleep(0.02)
+            time.sleep(0.005)
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL, (
         f"the import was not killed half way (exit {process.returncode}, "
@@ -80,6 +106,20 @@ def test_an_import_killed_half_way_leaves_whole_bundles_and_completes_when_run_a
     }
     assert not partial, f"partial Bundles after the kill (items stored, expected): {partial}"
 
+    # the open Bundle's data key was committed first and stays behind: an orphan
+    with service.cluster.connect(service.database) as db:
+        _wait_for_the_killed_transaction(db)
+    with service.cluster.connect(service.keystore) as keys:
+        left_behind = keys.execute(LIVE_SCR_KEYS).fetchone()[0] - len(stored)
+    assert left_behind in (0, 1), left_behind  # one Bundle (one patient) at most was open
+    swept = json.loads(
+        service.command("keystore", "orphans", "--delete", "--min-age", "0", "--json").stdout
+    )
+    assert swept["deleted"] == left_behind, swept
+    with service.cluster.connect(service.keystore) as keys:
+        live = keys.execute(LIVE_SCR_KEYS).fetchone()[0]
+    assert live == len(stored), f"{live} live SCR keys for {len(stored)} patients"
+
     rerun = service.command(*args, check=False)
     assert rerun.returncode == 0, rerun.stdout[-2000:] + rerun.stderr[-2000:]
     assert service.script("scr-digest") == expected
@@ -89,5 +129,5 @@ def test_an_import_killed_half_way_leaves_whole_bundles_and_completes_when_run_a
         print(
             f"\n[reliability] import of {BUNDLES} Bundles ({expected['items']} SCR items; "
             f"clean import {clean_seconds:.1f}s) killed with {len(stored)} committed, each "
-            f"whole; run again: identical to the clean import; audit verify ok"
+            f"whole; {swept['deleted']} orphaned data key deleted; run again: identical to the clean import; audit verify ok"
         )

@@ -128,6 +128,8 @@ ACTIONS: dict[str, EventKind] = {
     "account.staff-passkeys-reset": EventKind(SECURITY_ALERT, USER_ATTRIBUTES_CHANGED, "D"),
     "account.login": EventKind(USER_AUTHENTICATION, LOGIN, "E"),
     "account.logout": EventKind(USER_AUTHENTICATION, LOGOUT, "E"),
+    # data keys that opened nothing deleted from the key store (vault.orphans)
+    "keystore.orphans-delete": EventKind(APPLICATION_ACTIVITY, None, "D"),
 }
 # Actions not listed: other account.* events are about logging in (accounts holds identity,
 # login, second factors and sessions); anything else is a patient-record event if it names
