@@ -174,11 +174,11 @@ def _open(cipher, item) -> dict[str, Any]:
     return content
 
 
-def _resolved(rows: list[tuple[Any, dict[str, Any]]]) -> dict[int, dict[str, str]]:
+def _resolved(rows: list[tuple[Any, served.Copied]]) -> dict[int, dict[str, str]]:
     """For each item, its references to other items of the same record -> our ids."""
     wanted: dict[tuple[uuid.UUID, str], list[tuple[int, str]]] = {}
-    for item, resource in rows:
-        for rel in served.references_in(resource):
+    for item, copy in rows:
+        for rel in copy.relatives():
             if rel.startswith("Patient/"):
                 continue
             key = (item.patient_id, served.identity_of(item.source_system, rel))
@@ -202,10 +202,11 @@ def _resolved(rows: list[tuple[Any, dict[str, Any]]]) -> dict[int, dict[str, str
 
 
 def _serve_rows(rows: list[tuple[Any, dict[str, Any]]]) -> list[dict[str, Any]]:
-    resolved = _resolved(rows)
+    copies = [(item, served.copied(resource)) for item, resource in rows]
+    resolved = _resolved(copies)
     return [
         served.served_item(
-            resource,
+            copy,
             item_pk=item.pk,
             patient_id=item.patient_id,
             version=item.version,
@@ -213,7 +214,7 @@ def _serve_rows(rows: list[tuple[Any, dict[str, Any]]]) -> list[dict[str, Any]]:
             patient_recorded=item.origin == Origin.PATIENT,
             resolved=resolved.get(id(item)),
         )
-        for item, resource in rows
+        for item, copy in copies
     ]
 
 
