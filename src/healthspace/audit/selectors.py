@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import router
@@ -208,7 +209,7 @@ def access_history_for_patient(
     gives the first page).
     """
     if before is None:  # the first page, every time the page opens: plain SQL (core.sql)
-        rows = sql.objects(
+        rows = sql.records(  # named tuples: only shown, never saved
             AuditEvent,
             _FIELDS,
             where={"patient_id": patient_id},
@@ -265,7 +266,8 @@ def share_code_viewers(ids: set[uuid.UUID]) -> dict[uuid.UUID, tuple[str, str, s
     }
 
 
-def _describe(rows: list[AuditEvent], patient_id: uuid.UUID) -> list[AccessEntry]:
+def _describe(rows: list[Any], patient_id: uuid.UUID) -> list[AccessEntry]:
+    """``rows``: AuditEvents, or their ``core.sql.records`` (the same attributes)."""
     users = _users_by_id({uid for r in rows if (uid := _user_id(r.actor)) is not None})
     viewers = share_code_viewers({cid for r in rows if (cid := _code_id(r.actor)) is not None})
     organisations = organisation_names(
@@ -358,7 +360,7 @@ def _group_names(user: Person) -> list[str]:
 
 
 def _entry(
-    event: AuditEvent,
+    event: Any,  # an AuditEvent or its record
     users: dict[int, Person],
     patient_id: uuid.UUID,
     organisations: dict[str, str],

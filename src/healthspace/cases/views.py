@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from functools import wraps
+from functools import cache, wraps
 
 from django import forms
 from django.contrib import messages
@@ -28,10 +28,18 @@ from healthspace.records.models import Section
 NOTE_TOO_LONG = f"What looks wrong must be {NOTE_MAX} characters or fewer"
 
 
+_MONTHS = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+
 def when_in_words(moment: datetime) -> str:
+    """``4 December 2026 at 6:05pm``, UK time: 50 times a page, so no strftime."""
     local = timezone.localtime(moment)
     hour = local.hour % 12 or 12
-    return f"{local.day} {local:%B %Y} at {hour}:{local:%M}{'am' if local.hour < 12 else 'pm'}"
+    noon = "am" if local.hour < 12 else "pm"
+    return f"{local.day} {_MONTHS[local.month - 1]} {local.year} at {hour}:{local.minute:02d}{noon}"
 
 
 def own_record_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -87,8 +95,13 @@ def who_has_looked(request: HttpRequest, actor: Actor) -> HttpResponse:
 
 
 def section_words(keys: list[str]) -> str:
-    labels = dict(Section.choices)
-    return ", ".join(str(labels.get(k, k)).lower() for k in keys)
+    labels = _section_labels()
+    return ", ".join(labels.get(k) or k.lower() for k in keys)
+
+
+@cache  # the sections are fixed (records.models.Section); up to 50 rows a page ask
+def _section_labels() -> dict[str, str]:
+    return {value: str(label).lower() for value, label in Section.choices}
 
 
 @endpoint(no_patient_data=True)  # the signed-in person's own email preference

@@ -5,10 +5,12 @@ models' metadata, quoted; every value is a parameter."""
 from __future__ import annotations
 
 import uuid
+from collections import namedtuple
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from operator import itemgetter
 from types import MappingProxyType
 from typing import Any
 
@@ -110,6 +112,54 @@ def objects(
     lookup whose best plan does not depend on its values (a unique key, a small fixed
     join), never a list read with ``order_by`` and ``limit`` over a non-unique key."""
     using = using or router.db_for_read(model)  # the ORM's choice: key store, replica
+    shape, found = _fetch(model, fields, where, related, order_by, limit, using, prepared)
+    out = []
+    width = len(shape.fields)
+    for values in found:
+        instance = model.from_db(using, [f.attname for f in shape.fields], values[:width])
+        offset = width
+        for fk, rel_fields in shape.related:
+            part = values[offset : offset + len(rel_fields)]
+            offset += len(rel_fields)
+            rel = None
+            pk_at = next(i for i, f in enumerate(rel_fields) if f.primary_key)
+            if part[pk_at] is not None:  # no related row (LEFT JOIN) has no primary key
+                rel = fk.related_model.from_db(using, [f.attname for f in rel_fields], part)
+            fk.set_cached_value(instance, rel)
+        out.append(instance)
+    return out
+
+
+def records(
+    model: Any,
+    fields: Iterable[str],
+    *,
+    where: dict[str, Any],
+    order_by: Iterable[str] = (),
+    limit: int | None = None,
+    using: str | None = None,
+    prepared: bool = False,
+) -> list[Any]:
+    """As :func:`objects`, but each row a named tuple of the fields (by attribute name,
+    and ``pk``), not a model instance: for a list read only to be shown, where building
+    the instances cost as much CPU as the query (docs/performance.md)."""
+    using = using or router.db_for_read(model)
+    shape, found = _fetch(model, tuple(fields), where, None, order_by, limit, using, prepared)
+    make = _record_type(model, shape.fields)._make
+    return [make(values) for values in found]
+
+
+@cache  # per model and fields: few and fixed
+def _record_type(model: Any, fields: tuple[Any, ...]) -> type:
+    names = [f.attname for f in fields]  # the primary key always among them (_fields)
+    row = namedtuple(f"{model.__name__}Record", names)
+    pk = property(itemgetter(names.index(model._meta.pk.attname)))
+    return type(row.__name__, (row,), {"__slots__": (), "pk": pk})
+
+
+def _fetch(model, fields, where, related, order_by, limit, using, prepared):
+    """The statement's shape (built once per shape and kept) and its rows, each a list of
+    values converted by the ORM's converters."""
     conn = connections[using]
     conditions = tuple(_condition(name, value) for name, value in where.items())
     key = (
@@ -137,25 +187,14 @@ def objects(
     with conn.cursor() as cursor:
         cursor.execute(shape.sql, params)
         found = cursor.fetchall()
-    out = []
-    width = len(shape.fields)
+    converted = []
     for raw in found:
         values = list(raw)
         for i, converters in enumerate(shape.converters):
             for convert in converters:
                 values[i] = convert(values[i], None, conn)
-        instance = model.from_db(using, [f.attname for f in shape.fields], values[:width])
-        offset = width
-        for fk, rel_fields in shape.related:
-            part = values[offset : offset + len(rel_fields)]
-            offset += len(rel_fields)
-            rel = None
-            pk_at = next(i for i, f in enumerate(rel_fields) if f.primary_key)
-            if part[pk_at] is not None:  # no related row (LEFT JOIN) has no primary key
-                rel = fk.related_model.from_db(using, [f.attname for f in rel_fields], part)
-            fk.set_cached_value(instance, rel)
-        out.append(instance)
-    return out
+        converted.append(values)
+    return shape, converted
 
 
 def _condition(name: str, value: Any) -> tuple[str, Any]:

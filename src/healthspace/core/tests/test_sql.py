@@ -1,4 +1,4 @@
-"""core.sql.objects: the same instances as the ORM's, on both databases."""
+"""core.sql.objects and records: the same values as the ORM's, on both databases."""
 
 from __future__ import annotations
 
@@ -126,3 +126,24 @@ def test_the_key_store_connection(synthetic_patients):
     assert ours and [k.pk for k in ours] == [k.pk for k in theirs]
     assert ours[0]._state.db == "keystore"
     assert bytes(ours[0].wrapped_key) == bytes(theirs[0].wrapped_key)
+
+
+def test_records_hold_the_values_the_instances_hold(synthetic_patients):
+    from healthspace.audit.models import AuditEvent
+
+    patient = Patient.objects.order_by("nhs_number").first()
+    fields = ("id", "occurred_at", "actor", "action", "detail", "patient_id")
+    where = {"patient_id": patient.pk}
+    ours = sql.records(AuditEvent, fields, where=where, order_by=("-occurred_at", "-id"))
+    theirs = sql.objects(AuditEvent, fields, where=where, order_by=("-occurred_at", "-id"))
+    assert ours and len(ours) == len(theirs)
+    for record, instance in zip(ours, theirs, strict=True):
+        assert record.pk == record.id == instance.pk
+        for name in fields:
+            assert getattr(record, name) == getattr(instance, name), name
+            assert type(getattr(record, name)) is type(getattr(instance, name)), name
+    assert isinstance(ours[0].detail, dict)  # converted as the ORM converts it
+    assert timezone.is_aware(ours[0].occurred_at)
+    with pytest.raises(AttributeError):
+        ours[0].reason  # noqa: B018 - a field not read is not there (no lazy load)
+    assert sql.records(AuditEvent, ("id",), where={"pk": -1}) == []
