@@ -10,6 +10,7 @@ Each prints one ``STAGE {json}`` line last.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -342,7 +343,6 @@ def prepare(out_dir: str, static: str = "static") -> None:
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.db import connection
-    from django.test.utils import CaptureQueriesContext
 
     from healthspace.access.context import Permission
     from healthspace.accounts.actors import actor_for_user
@@ -434,12 +434,19 @@ def prepare(out_dir: str, static: str = "static") -> None:
 
     explain: list[str] = []
     if connection.vendor == "postgresql":
-        with CaptureQueriesContext(connection) as captured:
+        sent: list[tuple[str, Any]] = []  # the statements with their parameters, as sent
+
+        def grab(execute, sql, params, many, context):
+            sent.append((sql, params))
+            return execute(sql, params, many, context)
+
+        with connection.execute_wrapper(grab):
             access_history_for_patient(patient_id=own, limit=51, before=None)
         table = AuditEvent._meta.db_table
-        query = next((q["sql"] for q in captured if table in q["sql"]), None)
-        if query:
+        found = next(((q, p) for q, p in sent if table in q), None)
+        if found:
             with connection.cursor() as cursor:
+                query = cursor.cursor.mogrify(*found)  # the values in the text, as a literal
                 cursor.execute(f"EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, TIMING OFF) {query}")
                 explain = [row[0] for row in cursor.fetchall()]
         with connection.cursor() as cursor:
@@ -519,6 +526,21 @@ def profile(requests_file: str, count: str, sort: str = "cumulative") -> None:
         return timed("db", execute, sql, params, many, context)
 
     jinja_backend.Template.render = render
+    gc_time = {0: 0.0, 1: 0.0, 2: 0.0}
+    gc_runs = {0: 0, 1: 0, 2: 0}
+    gc_longest = [0.0]
+    gc_started = [0.0]
+
+    def on_gc(phase: str, info: dict) -> None:
+        if phase == "start":
+            gc_started[0] = time.perf_counter()
+            return
+        took = time.perf_counter() - gc_started[0]
+        gc_time[info["generation"]] += took
+        gc_runs[info["generation"]] += 1
+        gc_longest[0] = max(gc_longest[0], took)
+
+    gc.callbacks.append(on_gc)
     cpu_started = time.process_time()
     started = time.perf_counter()
     with connection.execute_wrapper(db_wrapper):
@@ -526,6 +548,7 @@ def profile(requests_file: str, count: str, sort: str = "cumulative") -> None:
             get(lines[i % len(lines)])
     elapsed = time.perf_counter() - started
     cpu = time.process_time() - cpu_started
+    gc.callbacks.remove(on_gc)
     jinja_backend.Template.render = plain_render
     profiler.enable()
     for i in range(n):
@@ -553,6 +576,11 @@ def profile(requests_file: str, count: str, sort: str = "cumulative") -> None:
             "query_cpu_ms": round(split["db"] * 1000 / n, 2),
             "queries": len(main_q.captured_queries),
             "keystore_queries": len(key_q.captured_queries),
+            # the garbage collector's share (pauses of every generation, and the longest)
+            "gc_ms_per_request": round(sum(gc_time.values()) * 1000 / n, 3),
+            "gc_collections": gc_runs,
+            "gc_longest_ms": round(gc_longest[0] * 1000, 2),
+            "gc_frozen_objects": gc.get_freeze_count(),
         }
     )
 
