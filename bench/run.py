@@ -563,6 +563,13 @@ def main(argv: list[str] | None = None) -> int:
         help="instead of load: cProfile N requests of one endpoint in-process, with its queries",
     )
     parser.add_argument("--profile-requests", type=int, default=100)
+    parser.add_argument(
+        "--instructions",
+        metavar="ENDPOINT",
+        help="instead of load: the CPU instructions one request of an endpoint costs in the "
+        "application, counted by valgrind's callgrind (the same on a busy machine; about a "
+        "minute; the database's work is not counted)",
+    )
     parser.add_argument("--profile-sort", default="tottime", help="pstats sort key")
     args = parser.parse_args(argv)
     base_profile = QUICK if args.quick else FULL
@@ -594,6 +601,8 @@ def main(argv: list[str] | None = None) -> int:
         prepared = child("prepare", main_env, str(run_dir / "large"))
         if args.profile:
             return _profile(main_env, prepared, args)
+        if args.instructions:
+            return _instructions(main_env, prepared, args)
         prepared_small = (
             None
             if args.no_scale
@@ -719,6 +728,55 @@ def _profile(env: dict[str, str], prepared: dict, args) -> int:
     print(done.stdout)
     if done.returncode != 0:
         raise HarnessError(f"profile failed: {done.stderr[-3000:]}")
+    return 0
+
+
+def _callgrind(env: dict[str, str], requests_file: str, count: int) -> int:
+    """Instructions of the ``requests`` stage (warm-up and ``count`` requests) under
+    callgrind: counted, not timed, so the same whatever else the machine does."""
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        raise HarnessError("--instructions needs valgrind (Debian: apt-get install valgrind)")
+    done = subprocess.run(  # noqa: S603 - valgrind on our own interpreter and script
+        [
+            valgrind,
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            str(BENCH / "stages.py"),
+            "requests",
+            requests_file,
+            str(count),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise HarnessError(f"callgrind failed: {done.stderr[-3000:]}")
+    for line in done.stderr.splitlines():
+        if "Collected :" in line:
+            return int(line.rsplit(":", 1)[1].strip())
+    raise HarnessError("callgrind printed no instruction count")
+
+
+def _instructions(env: dict[str, str], prepared: dict, args) -> int:
+    """Instructions a request of one endpoint costs: two runs, ``BASE`` and ``BASE + N``
+    requests, and the difference over N (start-up and warm-up cancel out)."""
+    if args.instructions not in prepared["files"]:
+        raise HarnessError(
+            f"no endpoint {args.instructions!r}; one of {', '.join(prepared['files'])}"
+        )
+    base, extra = 5, args.profile_requests
+    path = prepared["files"][args.instructions]
+    few = _callgrind(env, path, base)
+    many = _callgrind(env, path, base + extra)
+    per = (many - few) / extra
+    print(
+        f"{args.instructions}_instructions {per / 1e6:.2f} M/request "
+        f"({extra} requests; callgrind, application only)"
+    )
     return 0
 
 

@@ -472,18 +472,11 @@ def prepare(out_dir: str, static: str = "static") -> None:
     )
 
 
-def profile(requests_file: str, count: str, sort: str = "cumulative") -> None:
-    """cProfile of ``count`` requests of one request file through the full WSGI handler
-    (all middleware) in this process, with the queries of the last one."""
-    import cProfile
-    import io
-    import pstats
-
-    from django.db import connection, connections
+def _getter():
+    """GET one request line (path, then tab-separated headers; a Cookie header is set on
+    the client) through the full WSGI handler, every middleware, in this process."""
     from django.test import Client
-    from django.test.utils import CaptureQueriesContext
 
-    lines = Path(requests_file).read_text().splitlines()
     client = Client(HTTP_HOST="127.0.0.1")
 
     def get(line: str):
@@ -501,6 +494,35 @@ def profile(requests_file: str, count: str, sort: str = "cumulative") -> None:
         if response.streaming:
             b"".join(response.streaming_content)
         return response
+
+    return get
+
+
+def requests(requests_file: str, count: str) -> None:
+    """Five warming requests, then ``count`` more of one request file, in this process and
+    nothing else: what ``bench/run.py --instructions`` runs under callgrind, twice, to
+    count the instructions one request costs (the difference over the extra requests)."""
+    lines = Path(requests_file).read_text().splitlines()
+    get = _getter()
+    for line in lines[:5]:
+        get(line)
+    for i in range(int(count)):
+        get(lines[i % len(lines)])
+    done({"requests": int(count)})
+
+
+def profile(requests_file: str, count: str, sort: str = "cumulative") -> None:
+    """cProfile of ``count`` requests of one request file through the full WSGI handler
+    (all middleware) in this process, with the queries of the last one."""
+    import cProfile
+    import io
+    import pstats
+
+    from django.db import connection, connections
+    from django.test.utils import CaptureQueriesContext
+
+    lines = Path(requests_file).read_text().splitlines()
+    get = _getter()
 
     for line in lines[:5]:
         get(line)  # warm: imports, templates, connections
@@ -596,6 +618,8 @@ def main() -> None:
         prepare(args[0])
     elif stage == "profile":
         profile(*args)
+    elif stage == "requests":
+        requests(*args)
     else:
         raise SystemExit(f"unknown stage {stage}")
 
