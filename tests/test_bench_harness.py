@@ -148,6 +148,18 @@ def test_a_tiny_run_serves_every_hot_path_2xx_and_prints_every_figure(tmp_path):
         assert report["checks"]["scr_html"]["content_type"].startswith("text/html")
         assert report["checks"]["export"]["entries"] > 4
         assert report["data"]["patients"] == 40
+        if shutil.which("valgrind"):  # on every machine of this project's kind
+            counted = subprocess.run(
+                [*argv, "--instructions", "fhir_read", "--profile-requests", "3"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=600,
+            )
+            assert counted.returncode == 0, counted.stdout[-3000:] + counted.stderr[-5000:]
+            line = counted.stdout.strip().splitlines()[-1]
+            assert line.startswith("fhir_read_instructions ") and " M/request " in line, line
+            assert float(line.split()[1]) > 1  # a request is millions of instructions
     finally:
         for suffix in ("", "_keystore", "_small", "_small_keystore"):
             bench.drop_db(base, f"{db}{suffix}")
