@@ -14,7 +14,8 @@ no ``records_patient`` row with that id, for a portal key no account with that
 
 - ``min_age`` ago (an hour by default; it also absorbs clock skew between the servers);
 - the start of the oldest transaction still open on the main database (PostgreSQL:
-  ``pg_stat_activity``, client backends only). A key is made inside the transaction that
+  ``pg_stat_activity``, client backends only; on SQLite each batch is decided under the
+  main database's write lock instead, which no open transaction can share). A key is made inside the transaction that
   will commit its owner (the importer starts that transaction before it makes the key),
   so a key made after that start may belong to a transaction not yet committed, whatever
   its age: a 2 GB bulk import is one transaction.
@@ -119,16 +120,21 @@ def find(*, min_age: timedelta = DEFAULT_MIN_AGE, delete: bool = False) -> Orpha
     report = Orphans(cutoff=cutoff, oldest_open_transaction=oldest)
     for rows in _batches(cutoff):
         report.examined += len(rows)
-        orphans: list[uuid.UUID] = []
-        for kind in DataKey.Kind.values:
-            ids = [pid for pid, k in rows if k == kind]
-            if not ids:
-                continue
-            missing = set(ids) - _owned(kind, ids)
-            report.found[kind] += len(missing)
-            orphans.extend(missing)
-        if delete and orphans:
-            report.deleted += _delete(orphans, cutoff)
+        # On SQLite every transaction takes the write lock when it begins (settings:
+        # transaction_mode IMMEDIATE), so inside this one no transaction that could still
+        # commit an owner is open: a long import makes this wait, then fail as "database
+        # is locked", never decide wrongly. On PostgreSQL the cutoff does that job.
+        with transaction.atomic():
+            orphans: list[uuid.UUID] = []
+            for kind in DataKey.Kind.values:
+                ids = [pid for pid, k in rows if k == kind]
+                if not ids:
+                    continue
+                missing = set(ids) - _owned(kind, ids)
+                report.found[kind] += len(missing)
+                orphans.extend(missing)
+            if delete and orphans:
+                report.deleted += _delete(orphans, cutoff)
     return report
 
 

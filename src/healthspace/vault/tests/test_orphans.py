@@ -167,3 +167,28 @@ def test_the_daily_task_deletes_orphans_a_day_old_and_queues_itself(monkeypatch)
     assert list(DataKey.objects.values_list("patient_id", flat=True)) == [recent]
     assert old != recent
     assert queued and queued[0]["run_after"] > now() + timedelta(hours=23)
+
+
+def test_each_batch_is_decided_inside_a_transaction_of_the_main_database(monkeypatch):
+    """On SQLite that transaction holds the write lock from its start (IMMEDIATE), so no
+    other transaction that could commit an owner is open while a batch is decided."""
+    from django.db import OperationalError
+
+    _orphan()
+    outside = len(connection.atomic_blocks)
+    depths = []
+    owned = orphans._owned
+    monkeypatch.setattr(
+        orphans,
+        "_owned",
+        lambda kind, ids: depths.append(len(connection.atomic_blocks)) or owned(kind, ids),
+    )
+    assert orphans.find(delete=True).deleted == 1
+    assert depths and all(depth > outside for depth in depths)
+
+    def locked(**kwargs):
+        raise OperationalError("database is locked")
+
+    monkeypatch.setattr(orphans, "find", locked)
+    with pytest.raises(CommandError, match="busy"):
+        call_command("keystore", "orphans", "--delete", stdout=StringIO())

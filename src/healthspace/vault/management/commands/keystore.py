@@ -7,6 +7,7 @@ import json
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import OperationalError
 
 from healthspace.vault import orphans
 
@@ -48,7 +49,15 @@ class Command(BaseCommand):
             return
         if options["min_age"] < 0:
             raise CommandError("--min-age cannot be negative")
-        report = orphans.find(min_age=timedelta(hours=options["min_age"]), delete=options["delete"])
+        try:
+            report = orphans.find(
+                min_age=timedelta(hours=options["min_age"]), delete=options["delete"]
+            )
+        except OperationalError as exc:  # SQLite: another writer held the lock too long
+            raise CommandError(
+                "the main database is busy (an import running?): nothing was deleted in the "
+                f"batch it stopped at; run this again later ({exc})"
+            ) from exc
         if options["json"]:
             self.stdout.write(
                 json.dumps(
