@@ -115,16 +115,25 @@ def objects(
     shape, found = _fetch(model, fields, where, related, order_by, limit, using, prepared)
     out = []
     width = len(shape.fields)
+    attnames = [f.attname for f in shape.fields]
+    related = [
+        (
+            fk,
+            len(rel_fields),
+            [f.attname for f in rel_fields],
+            next(i for i, f in enumerate(rel_fields) if f.primary_key),
+        )
+        for fk, rel_fields in shape.related
+    ]
     for values in found:
-        instance = model.from_db(using, [f.attname for f in shape.fields], values[:width])
+        instance = model.from_db(using, attnames, values[:width])
         offset = width
-        for fk, rel_fields in shape.related:
-            part = values[offset : offset + len(rel_fields)]
-            offset += len(rel_fields)
+        for fk, count, rel_attnames, pk_at in related:
+            part = values[offset : offset + count]
+            offset += count
             rel = None
-            pk_at = next(i for i, f in enumerate(rel_fields) if f.primary_key)
             if part[pk_at] is not None:  # no related row (LEFT JOIN) has no primary key
-                rel = fk.related_model.from_db(using, [f.attname for f in rel_fields], part)
+                rel = fk.related_model.from_db(using, rel_attnames, part)
             fk.set_cached_value(instance, rel)
         out.append(instance)
     return out

@@ -57,19 +57,17 @@ class Copied:
     so serving a resource walks it once, not three times (docs/performance.md)."""
 
     resource: dict[str, Any]
-    references: list[dict[str, Any]]
+    # each dict of the copy that holds a reference, with that reference made relative
+    # (``Type/id``, or None when it is not one), read once for resolving and pointing
+    references: list[tuple[dict[str, Any], str | None]]
 
     def relatives(self) -> set[str]:
         """Its relative references (``Type/id``)."""
-        return {
-            rel
-            for node in self.references
-            if (rel := relative_reference(node["reference"])) is not None
-        }
+        return {rel for _, rel in self.references if rel is not None}
 
 
 def copied(resource: dict[str, Any]) -> Copied:
-    found: list[dict[str, Any]] = []
+    found: list[tuple[dict[str, Any], str | None]] = []
 
     def copy(node: Any) -> Any:
         # a deep copy of JSON data (dicts, lists, strings, numbers, booleans, None): what
@@ -81,7 +79,7 @@ def copied(resource: dict[str, Any]) -> Copied:
             }
             ref = out.get("reference")
             if isinstance(ref, str) and not ref.startswith("#"):
-                found.append(out)
+                found.append((out, relative_reference(ref)))
             return out
         return [copy(value) if isinstance(value, (dict, list)) else value for value in node]
 
@@ -101,16 +99,15 @@ def _strip(node: dict[str, Any], rtype: str | None) -> None:
 
 
 def _point(
-    references: list[dict[str, Any]],
+    references: list[tuple[dict[str, Any], str | None]],
     *,
     patient_ref: str | None,
     patient_reference: str,
     resolved: dict[str, str],
 ) -> None:
     """Point each reference of a copy at what this server holds (see module doc)."""
-    for node in references:
+    for node, rel in references:
         ref = node["reference"]
-        rel = relative_reference(ref)
         if patient_ref is not None and ref == patient_ref:
             node["reference"] = patient_reference
         elif rel is not None and rel in resolved:
@@ -120,7 +117,7 @@ def _point(
 
 
 def served_item(
-    resource: dict[str, Any] | Copied,
+    copy: Copied,
     *,
     item_pk: int,
     patient_id,
@@ -129,9 +126,8 @@ def served_item(
     patient_recorded: bool,
     resolved: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The stored resource as served: our id, meta, and references (see module doc).
-    ``resource``: as stored, or already ``copied`` (then that copy is what is served)."""
-    copy = resource if isinstance(resource, Copied) else copied(resource)
+    """The stored resource, ``copied``, as served: our id, meta, and references (see
+    module doc). The copy is changed and returned."""
     out = copy.resource
     out["id"] = ids.item_id(item_pk)
     meta = dict(out.get("meta") or {})

@@ -14,11 +14,11 @@ no ``records_patient`` row with that id, for a portal key no account with that
 
 - ``min_age`` ago (an hour by default; it also absorbs clock skew between the servers);
 - the start of the oldest transaction still open on the main database (PostgreSQL:
-  ``pg_stat_activity``, client backends only; on SQLite each batch is decided under the
-  main database's write lock instead, which no open transaction can share). A key is made inside the transaction that
+  ``pg_stat_activity``, client backends only). A key is made inside the transaction that
   will commit its owner (the importer starts that transaction before it makes the key),
   so a key made after that start may belong to a transaction not yet committed, whatever
-  its age: a 2 GB bulk import is one transaction.
+  its age: a 2 GB bulk import is one transaction. On SQLite each batch is decided under
+  the main database's write lock instead, which no open transaction can share.
 
 A key older than the cutoff whose owner is not visible therefore belongs to a transaction
 that has ended without committing it: deleting it shreds nothing that exists. Subjects
@@ -139,14 +139,14 @@ def find(*, min_age: timedelta = DEFAULT_MIN_AGE, delete: bool = False) -> Orpha
 
 
 def _delete(orphans: list[uuid.UUID], cutoff: datetime) -> int:
-    """Delete one batch and record it. The two databases cannot share a transaction: the
-    delete and its audit event are each written in their own, the key store's commits,
-    then the event's; only a failure of that last commit could leave a delete
-    unrecorded."""
+    """Delete one batch and record it, inside the batch's transaction of the main
+    database (``find``). The two databases cannot share a transaction: the key store's
+    commits first, then the event's; only a failure of that last commit could leave a
+    delete unrecorded."""
     from healthspace.access.actors import Actor
     from healthspace.audit.services import audit_record
 
-    with transaction.atomic(), transaction.atomic(using=KEYSTORE):
+    with transaction.atomic(using=KEYSTORE):
         deleted, _ = (
             DataKey.objects.using(KEYSTORE)
             .filter(patient_id__in=orphans, wrapped_key__isnull=False, created_at__lt=cutoff)

@@ -123,7 +123,12 @@ def test_schedule_queues_the_daily_sweep():
     assert queued.task_path == "healthspace.vault.tasks.keystore_orphans_sweep"
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="pg_stat_activity is PostgreSQL's")
+# SQLite has no pg_stat_activity and no concurrent writer to wait for: there each batch is
+# decided under the write lock instead (test_each_batch_is_decided_inside_a_transaction_...)
+@pytest.mark.skipif(
+    connection.vendor != "postgresql",
+    reason="pg_stat_activity is PostgreSQL's; SQLite's write lock is tested below",
+)
 def test_keys_made_since_the_oldest_open_transaction_are_never_orphans():
     """A transaction on the main database that began before a key was made may still
     commit its owner, however old the key: an open transaction moves the cutoff back."""

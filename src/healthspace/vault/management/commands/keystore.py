@@ -47,12 +47,12 @@ class Command(BaseCommand):
             keystore_orphans_sweep.enqueue()
             self.stdout.write("queued: keystore_orphans_sweep, daily")
             return
-        if options["min_age"] < 0:
-            raise CommandError("--min-age cannot be negative")
         try:
             report = orphans.find(
                 min_age=timedelta(hours=options["min_age"]), delete=options["delete"]
             )
+        except ValueError as exc:  # a negative --min-age
+            raise CommandError(f"--min-age: {exc}") from exc
         except OperationalError as exc:  # SQLite: another writer held the lock too long
             raise CommandError(
                 "the main database is busy (an import running?): nothing was deleted in the "
